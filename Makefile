@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine:  make demo  and  make test
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lab bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## pretrain BYOL on the embedded dataset and print the table
+	$(PY) -m byol_course demo --out runs/demo
+
+test: $(STAMP)  ## the whole test suite, notebooks included
+	$(PY) -m pytest -q tests
+
+lab: $(STAMP)   ## JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,156 @@
+"""The embedded default dataset: ten shapes, drawn procedurally, offline, in seconds.
+
+Each 32×32 RGB image shows one of ten shapes (the class), drawn one to four times. What
+varies independently of the class (the nuisances): how many copies, where they are, their
+size, each copy's own rotation and colour, and a background that is a random two-colour
+gradient with a little noise.
+
+Why this design (measured; see data/README.md): BYOL learns whatever the two views of an
+image share that the augmentations leave intact. If an image had one orientation, one
+object colour or one background texture, both views would share it and BYOL would learn it
+before shape. So every copy of the shape has its *own* rotation and colour — the only thing
+every crop of an image has in common is the shape — and copies are repeated so that even a
+small crop usually contains one.
+
+Deterministic from a seed; generated in a few seconds and cached as a `.pt` file of uint8
+tensors under the data folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["CLASSES", "generate", "load_embedded", "SPLIT_SIZES"]
+
+CLASSES = ["circle", "square", "triangle", "star", "plus", "ring", "hexagon", "heart", "crescent", "arrow"]
+SPLIT_SIZES = {"train": 10_000, "test": 2_000}
+VERSION = 1  # bump when the generator changes, so stale caches are not reused
+
+
+def _polygon_radius(theta: torch.Tensor, n: int) -> torch.Tensor:
+    """Boundary radius of a regular n-gon (circumradius 1) in direction theta."""
+    sector = 2 * math.pi / n
+    a = torch.remainder(theta, sector) - sector / 2
+    return math.cos(math.pi / n) / torch.cos(a)
+
+
+def _shape_mask(cls: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Inside-mask of shape `cls` in its own unit frame (shape spans roughly [-1, 1]²)."""
+    r = torch.sqrt(x * x + y * y)
+    t = torch.atan2(y, x)
+    name = CLASSES[cls]
+    if name == "circle":
+        return r <= 0.85
+    if name == "square":
+        return (x.abs() <= 0.72) & (y.abs() <= 0.72)
+    if name == "triangle":
+        return r <= _polygon_radius(t + math.pi / 2, 3)
+    if name == "star":
+        sector = 2 * math.pi / 5
+        a = (torch.remainder(t + math.pi / 2, sector) - sector / 2).abs() / (sector / 2)  # 0 at tip, 1 at valley
+        return r <= 1.0 - 0.55 * a
+    if name == "plus":
+        return ((x.abs() <= 0.9) & (y.abs() <= 0.3)) | ((y.abs() <= 0.9) & (x.abs() <= 0.3))
+    if name == "ring":
+        return (r <= 0.9) & (r >= 0.5)
+    if name == "hexagon":
+        return r <= 0.95 * _polygon_radius(t, 6)
+    if name == "heart":
+        xs, ys = x * 1.15, -y * 1.15 + 0.25  # classic implicit heart curve, point downwards
+        return (xs * xs + ys * ys - 1) ** 3 - xs * xs * ys**3 <= 0
+    if name == "crescent":
+        return (r <= 0.9) & ((x - 0.4) ** 2 + y**2 > 0.7**2)
+    if name == "arrow":
+        shaft = (x >= -0.9) & (x <= 0.1) & (y.abs() <= 0.25)
+        head = (x >= 0.0) & (x <= 0.9) & (y.abs() <= 0.75 * (0.9 - x))
+        return shaft | head
+    raise ValueError(f"unknown class {cls}")
+
+
+def _random_colors(n: int, g: torch.Generator) -> torch.Tensor:
+    """n saturated-ish random RGB colours in [0, 1], (n, 3)."""
+    h = torch.rand(n, generator=g)
+    s = 0.35 + 0.65 * torch.rand(n, generator=g)
+    v = 0.35 + 0.65 * torch.rand(n, generator=g)
+    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], dim=1)  # HSV -> RGB
+    return v[:, None] - v[:, None] * s[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def _templates(res: int = 96) -> torch.Tensor:
+    """Each class's shape as a float mask (10, 1, res, res) in its unit frame, anti-aliased."""
+    fine = 4 * res
+    coords = (torch.arange(fine, dtype=torch.float32) + 0.5) / fine * 2 - 1
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    masks = torch.stack([_shape_mask(k, xx, yy).float() for k in range(len(CLASSES))])[:, None]
+    return F.avg_pool2d(masks, 4)  # (10, 1, res, res)
+
+
+def generate(n: int, seed: int, size: int = 32, max_copies: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw n images (n, 3, size, size) uint8 and their labels (n,) int64, balanced over the classes."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % len(CLASSES)
+    labels = labels[torch.randperm(n, generator=g)]
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1  # pixel centres in [-1, 1]
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")  # (size, size)
+
+    # background: a linear gradient between two random colours, in a random direction
+    c0, c1 = _random_colors(n, g), _random_colors(n, g)
+    ang = 2 * math.pi * torch.rand(n, generator=g)
+    ramp = (xx[None] * torch.cos(ang)[:, None, None] + yy[None] * torch.sin(ang)[:, None, None] + 1.5) / 3  # (n,s,s)
+    img = c0[:, :, None, None] + (c1 - c0)[:, :, None, None] * ramp[:, None]  # (n, 3, s, s)
+
+    template = _templates()[labels]  # (n, 1, 96, 96): each image's shape
+    copies = torch.randint(1, max_copies + 1, (n,), generator=g)
+    for c in range(max_copies):
+        present = (copies > c).float()[:, None, None, None]
+        scale = (0.45 + 0.4 * torch.rand(n, generator=g)) / copies.float() ** 0.5  # half-size, image units
+        cx = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
+        cy = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
+        rot = 2 * math.pi * torch.rand(n, generator=g)
+        color = _random_colors(n, g)[:, :, None, None]
+        # image coords -> shape frame: p_shape = R(-rot) (p - c) / scale
+        cos, sin = torch.cos(rot) / scale, torch.sin(rot) / scale
+        theta = torch.stack(
+            [torch.stack([cos, sin, -(cos * cx + sin * cy)], 1), torch.stack([-sin, cos, sin * cx - cos * cy], 1)], 1
+        )  # (n, 2, 3)
+        grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)
+        alpha = F.grid_sample(template, grid, mode="bilinear", padding_mode="zeros", align_corners=False) * present
+        img = img * (1 - alpha) + color * alpha  # (n, 3, s, s)
+
+    img = img + 0.03 * torch.randn(img.shape, generator=g)
+    images = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    return images, labels.long()
+
+
+def _cache_path(root: Path, split: str, seed: int) -> Path:
+    return Path(root) / f"embedded-shapes-v{VERSION}-{split}-seed{seed}.pt"
+
+
+def load_embedded(split: str, root: str | Path, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The embedded dataset's split as (images uint8 (N, 3, 32, 32), labels int64, class names), cached."""
+    if split not in SPLIT_SIZES:
+        raise ValueError(f"The embedded dataset has splits {', '.join(SPLIT_SIZES)}, not {split!r}.")
+    path = _cache_path(Path(root), split, seed)
+    if path.exists():
+        blob = torch.load(path, weights_only=True)
+        return blob["images"], blob["labels"], list(CLASSES)
+    # train and test come from different seeds, so they never share an image
+    images, labels = generate(SPLIT_SIZES[split], seed=2 * seed + (split == "test") + 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"images": images, "labels": labels}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: a reader sees the old state or the whole new file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return images, labels, list(CLASSES)

@@ -1,0 +1,535 @@
+"""Chapter 5 — training: the BYOL step, optimisers, schedules, checkpoints and the loop.
+
+The step, in the paper's order (Grill et al. 2020, Algorithm 1):
+    two views → online predictions → target projections (no grad) → symmetric loss
+    → backward → optimiser step → EMA update of the target.
+
+The loop around it keeps small datasets on the device as uint8 and augments there, writes
+a checkpoint atomically after every epoch (models, optimiser, RNG streams, step, history)
+and resumes from it bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .augment import AugmentConfig, ViewConfig, make_views
+from .networks import BYOLNetworks, NetworkConfig
+from .objective import ema_update_, symmetric_loss, tau_schedule
+
+__all__ = [
+    "OptimConfig",
+    "TrainConfig",
+    "RunConfig",
+    "LARS",
+    "build_optimizer",
+    "lr_at",
+    "resolve_device",
+    "autocast_dtype",
+    "train_step",
+    "pretrain",
+    "save_checkpoint",
+    "load_checkpoint",
+    "TrainingDiverged",
+    "CheckpointError",
+]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: truncated, untrusted, or for another model."""
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule. Defaults: BYOL's LARS recipe (§3.3, Appendix C)."""
+
+    name: str = "lars"  # "lars" (paper) | "sgd" | "adamw"
+    base_lr: float = 0.2  # scaled by batch_size / 256 (paper: 0.2 × B/256)
+    weight_decay: float = 1.5e-6  # paper: 1.5e-6
+    momentum: float = 0.9
+    trust_coefficient: float = 1e-3  # LARS η
+    warmup_epochs: float = 10.0  # paper: 10 of 1000 epochs; linear warm-up, then cosine to 0
+    scale_lr_by_batch: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The run: data, length, EMA, precision, switches for the collapse lab."""
+
+    dataset: str = "embedded"
+    epochs: int = 10
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    tau_base: float = 0.99  # paper: 0.996 (1000 epochs), 0.99 (≤ 300 epochs)
+    tau_schedule: bool = True  # cosine from tau_base to 1; False keeps τ = tau_base
+    stop_gradient: bool = True  # False: gradients through both branches, target = online
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
+    channels_last: bool = True
+    knn_every: int = 0  # epochs between kNN checks on the test split (0: only at the end)
+    log_every: int = 10  # steps between host syncs (loss logging, NaN check)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            problems.append(f"batch size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
+        if not 0.0 <= self.tau_base <= 1.0:
+            problems.append(f"tau must be in [0, 1], got {self.tau_base}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            problems.append(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if problems:
+            raise ValueError("; ".join(problems) + ".")
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; saved as config.json beside its checkpoint."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON- and weights_only-safe)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """Inverse of to_dict."""
+        aug = dict(d["augment"])
+        for key in ("view1", "view2"):
+            v = dict(aug[key])
+            for k in ("crop_scale", "crop_ratio", "blur_sigma"):
+                v[k] = tuple(v[k])
+            aug[key] = ViewConfig(**v)
+        aug["mean"], aug["std"] = tuple(aug["mean"]), tuple(aug["std"])
+        return cls(
+            train=TrainConfig(**d["train"]),
+            augment=AugmentConfig(**aug),
+            network=NetworkConfig(**d["network"]),
+            optim=OptimConfig(**d["optim"]),
+        )
+
+
+# --- optimiser ------------------------------------------------------------------------------
+
+
+class LARS(torch.optim.Optimizer):
+    """SGD with momentum and layer-wise adaptive rate scaling (You et al. 2017), as in BYOL.
+
+    For each weight matrix the update is scaled by η·‖w‖ / ‖g + wd·w‖ (the trust ratio).
+    Biases and normalisation parameters (every 1-d parameter) are excluded from both the
+    adaptation and the weight decay, as in the paper ("the biases and batch normalization
+    parameters are excluded from LARS adaptation and weight decay", Appendix C).
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 1e-3):
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable | None = None):
+        """One LARS update."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad
+                if p.ndim > 1:  # weights: decay and trust ratio; biases and norms: plain SGD
+                    d = d.add(p, alpha=group["weight_decay"])
+                    w_norm, d_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
+                    ratio = torch.where(
+                        (w_norm > 0) & (d_norm > 0), group["trust_coefficient"] * w_norm / d_norm, torch.ones_like(w_norm)
+                    )
+                    d = d.mul(ratio)
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.clone(d).detach()
+                else:
+                    state["momentum_buffer"].mul_(group["momentum"]).add_(d)
+                p.add_(state["momentum_buffer"], alpha=-group["lr"])
+        return loss
+
+
+def _param_groups(net: BYOLNetworks, weight_decay: float) -> list[dict]:
+    """Weights get weight decay; biases and norm parameters (1-d) do not."""
+    decay, no_decay = [], []
+    for p in net.online_parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def peak_lr(optim: OptimConfig, batch_size: int) -> float:
+    """base_lr × batch/256 (the paper's linear scaling rule) unless scaling is off."""
+    return optim.base_lr * (batch_size / 256 if optim.scale_lr_by_batch else 1.0)
+
+
+def build_optimizer(net: BYOLNetworks, optim: OptimConfig, batch_size: int) -> torch.optim.Optimizer:
+    """The optimiser over the online parameters only (the target is never trained by gradients)."""
+    if optim.base_lr <= 0:
+        raise ValueError(f"The learning rate must be positive, got {optim.base_lr}.")
+    lr = peak_lr(optim, batch_size)
+    groups = _param_groups(net, optim.weight_decay)
+    if optim.name == "lars":
+        return LARS(groups, lr=lr, momentum=optim.momentum, trust_coefficient=optim.trust_coefficient)
+    if optim.name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
+    if optim.name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"Unknown optimiser {optim.name!r}; choose one of lars, sgd, adamw.")
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warm-up to peak over warmup_steps, then cosine decay to 0 at total_steps."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --- device and precision ---------------------------------------------------------------------
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda if available, else mps, else cpu; a clear error for an absent device."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} was asked for but no CUDA GPU is visible; use --device cpu or auto.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("--device mps was asked for but this machine has no Apple GPU; use --device cpu or auto.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for a device, or None for float32.
+
+    auto: bf16 on GPUs of compute capability ≥ 8.0; fp16 (with GradScaler) on older GPUs such
+    as the T4, whose bf16 is emulated and slow; float32 on CPU unless the CPU has native bf16
+    (measured on a 2-core AVX-512 Xeon without it: bf16 autocast made the step slower).
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(device)
+        return torch.bfloat16 if major >= 8 else torch.float16
+    if device.type == "cpu" and _cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch._C._cpu._is_avx512_bf16_supported() or torch._C._cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+# --- the step -------------------------------------------------------------------------------
+
+
+def train_step(
+    net: BYOLNetworks,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    aug: AugmentConfig,
+    tau: float,
+    generator: torch.Generator | None = None,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    stop_gradient: bool = True,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """One BYOL step on a uint8 batch (B, 3, H, W); returns the loss (a 0-d tensor, not synced)."""
+    x1, x2 = make_views(images, aug, generator)  # (B, 3, S, S) each, two different pipelines
+    if channels_last:
+        x1 = x1.contiguous(memory_format=torch.channels_last)
+        x2 = x2.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        p1, p2 = net.online(x1), net.online(x2)  # (B, d) online predictions
+        if stop_gradient:
+            with torch.no_grad():  # the target only provides regression targets
+                z1, z2 = net.target(x1), net.target(x2)  # (B, d) target projections
+        else:  # collapse lab: no target network, gradients flow through both branches
+            z1, z2 = net.project(x1), net.project(x2)
+        loss = symmetric_loss(p1, p2, z1, z2)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    for target, online in zip(net.target_modules(), net.online_modules()):
+        ema_update_(target, online, tau)
+    return loss.detach()
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write a checkpoint atomically (the previous one stays intact until the new one is complete)."""
+    _atomic_save(state, Path(path))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with weights_only=True: tensors and plain containers only, never code."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint {path} does not exist; pass the checkpoint.pt of a pretraining run.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 — every failure becomes one sentence
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "Weights only load failed" in str(e) or "Unsupported global" in str(e):
+            raise CheckpointError(
+                f"Refused to load {path}: it contains Python objects beyond tensors, which could run code "
+                "when loaded; only load checkpoints you trust, and re-save them as plain state dicts."
+            ) from None
+        raise CheckpointError(f"Could not read checkpoint {path} ({first}); the file is truncated or not a checkpoint.") from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise CheckpointError(f"{path} is not a byol_course checkpoint (no 'model' and 'config' entries).")
+    return state
+
+
+def load_networks(state: dict[str, Any]) -> tuple[BYOLNetworks, RunConfig]:
+    """Rebuild the networks of a checkpoint; a sentence naming the mismatch if the weights don't fit."""
+    cfg = RunConfig.from_dict(state["config"])
+    net = BYOLNetworks(cfg.network)
+    missing, unexpected = [], []
+    try:
+        result = net.load_state_dict(state["model"], strict=False)
+        missing, unexpected = result.missing_keys, result.unexpected_keys
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"The checkpoint's weights do not fit a {cfg.network.arch} network as its config describes "
+            f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e})."
+        ) from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"The checkpoint's weights do not match a {cfg.network.arch} network: "
+            f"{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})."
+        )
+    return net, cfg
+
+
+def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
+    state = {"augment": gen.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the fields where two config dicts differ."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += config_diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}: {va!r} -> {vb!r}")
+    return out
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+
+def pretrain(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    train_images: torch.Tensor | None = None,
+    eval_fn: Callable[[BYOLNetworks, int], dict[str, float]] | None = None,
+    progress: bool = True,
+    stop_after_epochs: int | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[BYOLNetworks, list[dict[str, Any]]]:
+    """Pretrain BYOL; checkpoint every epoch to out_dir/checkpoint.pt; returns the networks and the history.
+
+    train_images: uint8 (N, 3, H, W); loaded from cfg.train.dataset when None.
+    eval_fn(net, epoch) -> metrics, called every cfg.train.knn_every epochs and at the end.
+    stop_after_epochs: stop (as if interrupted) after this many epochs, for tests and demos.
+    """
+    tc = cfg.train
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(tc.device)
+    amp_dtype = autocast_dtype(device, tc.precision)
+    torch.manual_seed(tc.seed)
+
+    if train_images is None:
+        from .data import load_dataset
+
+        train_images = load_dataset(tc.dataset, "train", seed=tc.seed).images
+    n = train_images.shape[0]
+    if tc.batch_size > n:
+        raise ValueError(f"Batch size {tc.batch_size} is larger than the dataset ({n} images); use --batch-size {n} or less.")
+    images = train_images.to(device)  # uint8 on the device: augmentation happens there
+    steps_per_epoch = n // tc.batch_size  # drop the last partial batch (BatchNorm needs full batches)
+    total_steps = steps_per_epoch * tc.epochs
+    warmup_steps = int(cfg.optim.warmup_epochs * steps_per_epoch)
+
+    net = BYOLNetworks(cfg.network).to(device)
+    if tc.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(net, cfg.optim, tc.batch_size)
+    peak = peak_lr(cfg.optim, tc.batch_size)
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    gen = torch.Generator(device=device).manual_seed(tc.seed)
+    start_epoch, step, history = 0, 0, []
+
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, map_location=device)
+        diff = config_diff(state["config"], cfg.to_dict())
+        if diff:
+            raise ValueError(
+                f"Cannot resume {ckpt_path}: the config differs from the checkpoint's in {'; '.join(diff)}; "
+                "resume with the same settings or start a new --out folder."
+            )
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        gen.set_state(state["rng"]["augment"].to("cpu"))
+        torch.set_rng_state(state["rng"]["torch"].to("cpu"))
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.to("cpu") for s in state["rng"]["cuda"]])
+        start_epoch, step, history = state["epoch"], state["step"], list(state["history"])
+    _atomic_write_text(json.dumps(cfg.to_dict(), indent=2), out / "config.json")
+
+    net.train()
+    end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, start_epoch + stop_after_epochs)
+    t_start = time.perf_counter()
+    prior_seconds = history[-1]["wall_seconds"] if history else 0.0
+    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="BYOL", unit="step", dynamic_ncols=True)
+    try:
+        for epoch in range(start_epoch, end_epoch):
+            # the epoch's order depends only on (seed, epoch): resuming reproduces it exactly
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch)).to(device)
+            losses = []
+            for i in range(steps_per_epoch):
+                batch = images[order[i * tc.batch_size : (i + 1) * tc.batch_size]]  # (B, 3, H, W) uint8
+                lr = lr_at(step, total_steps, warmup_steps, peak)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                tau = tau_schedule(step, total_steps, tc.tau_base) if tc.tau_schedule else tc.tau_base
+                if not tc.stop_gradient:
+                    tau = 0.0  # no target network: the "target" is the online network itself
+                loss = train_step(
+                    net, optimizer, batch, cfg.augment, tau, gen, amp_dtype, scaler, tc.stop_gradient, tc.channels_last
+                )
+                losses.append(loss)
+                step += 1
+                if step % tc.log_every == 0 or i == steps_per_epoch - 1:
+                    recent = torch.stack(losses[-tc.log_every :])  # host sync here, not every step
+                    if not torch.isfinite(recent).all():
+                        bad = int((~torch.isfinite(torch.stack(losses))).nonzero()[0]) + epoch * steps_per_epoch + 1
+                        raise TrainingDiverged(
+                            f"The loss became {float(recent[~torch.isfinite(recent)][0])} at step {bad} "
+                            f"(epoch {epoch + 1}, learning rate {lr:.3g}); lower the learning rate "
+                            f"(--lr) or use a warm-up. The last good checkpoint is {ckpt_path}."
+                        )
+                    bar.set_postfix(loss=f"{float(recent.mean()):.3f}", lr=f"{lr:.2g}", tau=f"{tau:.4f}")
+                bar.update(1)
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "step": step,
+                "loss": float(torch.stack(losses).mean()),
+                "lr": lr,
+                "tau": tau,
+                "wall_seconds": prior_seconds + time.perf_counter() - t_start,
+            }
+            if eval_fn is not None and (
+                (tc.knn_every and (epoch + 1) % tc.knn_every == 0) or epoch + 1 == tc.epochs
+            ):
+                record.update(eval_fn(net, epoch + 1))
+                net.train()
+            history.append(record)
+            state = {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": _rng_state(gen),
+                "epoch": epoch + 1,
+                "step": step,
+                "history": history,
+                "config": cfg.to_dict(),
+            }
+            if scaler is not None:
+                state["scaler"] = scaler.state_dict()
+            save_checkpoint(ckpt_path, state)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+    finally:
+        bar.close()
+    return net, history
+
+
+def replace_config(cfg: Any, **changes: Any) -> Any:
+    """dataclasses.replace, re-exported for notebooks."""
+    return dataclasses.replace(cfg, **changes)
