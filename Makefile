@@ -15,7 +15,7 @@ demo: $(STAMP)  ## pretrain BYOL on the embedded dataset and print the table
 	$(PY) -m byol_course demo --out runs/demo
 
 test: $(STAMP)  ## the whole test suite, notebooks included
-	$(PY) -m pytest -q tests
+	BYOL_COURSE_SMOKE=1 $(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks,)
 
 lab: $(STAMP)   ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -174,7 +174,7 @@ _YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate hue by a per-sample shift (B,) in turns (0.1 = 36°), as a YIQ rotation."""
-    angle = 2 * math.pi * shift
+    angle = -2 * math.pi * shift  # minus: with these YIQ axes, +shift turns red towards yellow (as torchvision)
     cos, sin = torch.cos(angle), torch.sin(angle)
     B = x.shape[0]
     rot = torch.zeros(B, 3, 3, device=x.device, dtype=x.dtype)  # rotation in the (I, Q) plane

@@ -73,15 +73,6 @@ def _shape_mask(cls: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown class {cls}")
 
 
-def _random_colors(n: int, g: torch.Generator) -> torch.Tensor:
-    """n saturated-ish random RGB colours in [0, 1], (n, 3)."""
-    h = torch.rand(n, generator=g)
-    s = 0.35 + 0.65 * torch.rand(n, generator=g)
-    v = 0.35 + 0.65 * torch.rand(n, generator=g)
-    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], dim=1)  # HSV -> RGB
-    return v[:, None] - v[:, None] * s[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
-
-
 def _templates(res: int = 96) -> torch.Tensor:
     """Each class's shape as a float mask (10, 1, res, res) in its unit frame, anti-aliased."""
     fine = 4 * res
@@ -91,19 +82,47 @@ def _templates(res: int = 96) -> torch.Tensor:
     return F.avg_pool2d(masks, 4)  # (10, 1, res, res)
 
 
-def generate(n: int, seed: int, size: int = 32, max_copies: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw n images (n, 3, size, size) uint8 and their labels (n,) int64, balanced over the classes."""
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """HSV (each (n,), in [0, 1]) -> RGB (n, 3) in [0, 1]."""
+    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], dim=1)
+    return v[:, None] - v[:, None] * s[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def generate(
+    n: int,
+    seed: int,
+    size: int = 32,
+    max_copies: int = 1,
+    rotation: float = 0.0,
+    colors: str = "complement",
+    background: str = "plain",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw n images (n, 3, size, size) uint8 and their labels (n,) int64, balanced over the classes.
+
+    max_copies: each image shows 1..max_copies copies of its shape.
+    rotation: each copy is rotated by a uniform angle in ±rotation degrees (0: upright).
+    colors: "complement" — the background's hue is opposite the shape's (a relation the
+        augmentations' hue shift keeps fixed); "independent" — two unrelated random hues.
+    background: "plain" or "gradient" (a random ramp between two shades).
+    """
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % len(CLASSES)
     labels = labels[torch.randperm(n, generator=g)]
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1  # pixel centres in [-1, 1]
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")  # (size, size)
 
-    # background: a linear gradient between two random colours, in a random direction
-    c0, c1 = _random_colors(n, g), _random_colors(n, g)
-    ang = 2 * math.pi * torch.rand(n, generator=g)
-    ramp = (xx[None] * torch.cos(ang)[:, None, None] + yy[None] * torch.sin(ang)[:, None, None] + 1.5) / 3  # (n,s,s)
-    img = c0[:, :, None, None] + (c1 - c0)[:, :, None, None] * ramp[:, None]  # (n, 3, s, s)
+    hue = torch.rand(n, generator=g)
+    bg_hue = (hue + 0.5) % 1 if colors == "complement" else torch.rand(n, generator=g)
+    bg_sat = 0.2 + 0.5 * torch.rand(n, generator=g)
+    bg_val = 0.25 + 0.5 * torch.rand(n, generator=g)
+    c0 = _hsv_to_rgb(bg_hue, bg_sat, bg_val)[:, :, None, None]  # (n, 3, 1, 1)
+    if background == "gradient":
+        c1 = _hsv_to_rgb(bg_hue, bg_sat, (bg_val + 0.25).clamp(max=1))[:, :, None, None]
+        ang = 2 * math.pi * torch.rand(n, generator=g)
+        ramp = (xx[None] * torch.cos(ang)[:, None, None] + yy[None] * torch.sin(ang)[:, None, None] + 1.5) / 3
+        img = c0 + (c1 - c0) * ramp[:, None]  # (n, 3, s, s)
+    else:
+        img = c0.expand(n, 3, size, size).clone()
 
     template = _templates()[labels]  # (n, 1, 96, 96): each image's shape
     copies = torch.randint(1, max_copies + 1, (n,), generator=g)
@@ -112,8 +131,11 @@ def generate(n: int, seed: int, size: int = 32, max_copies: int = 4) -> tuple[to
         scale = (0.45 + 0.4 * torch.rand(n, generator=g)) / copies.float() ** 0.5  # half-size, image units
         cx = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
         cy = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
-        rot = 2 * math.pi * torch.rand(n, generator=g)
-        color = _random_colors(n, g)[:, :, None, None]
+        rot = math.radians(rotation) * (2 * torch.rand(n, generator=g) - 1)
+        sat = 0.5 + 0.5 * torch.rand(n, generator=g)
+        val = 0.5 + 0.5 * torch.rand(n, generator=g)
+        h = hue if colors == "complement" else torch.rand(n, generator=g)
+        color = _hsv_to_rgb(h, sat, val)[:, :, None, None]
         # image coords -> shape frame: p_shape = R(-rot) (p - c) / scale
         cos, sin = torch.cos(rot) / scale, torch.sin(rot) / scale
         theta = torch.stack(

@@ -28,7 +28,7 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor, reduction: str = "mean") -> torc
     """2 − 2·cos(p, z) per pair of rows of p and z (B, d); mean over the batch unless reduction="none"."""
     p = F.normalize(p.float(), dim=-1)  # in float32 even under autocast
     z = F.normalize(z.float(), dim=-1)
-    loss = 2 - 2 * (p * z).sum(dim=-1)  # (B,)
+    loss = (p - z).square().sum(dim=-1)  # (B,) ‖p̄ − z̄‖² = 2 − 2·cos, never below 0
     return loss.mean() if reduction == "mean" else loss
 
 
@@ -42,7 +42,7 @@ def ema_update_(target: nn.Module, online: nn.Module, tau: float) -> None:
     """In place: ξ ← τ·ξ + (1 − τ)·θ for every parameter and floating-point buffer.
 
     BatchNorm buffers: the running mean and variance are averaged with the same τ as the
-    weights (integer buffers such as `num_batches_tracked` are copied), so the target's
+    weights (integer buffers such as `num_batches_tracked` are copied unless τ = 1), so the target's
     buffers are exactly the EMA of the online network's. The target's own forward passes
     must not move them: `BYOLNetworks` sets its target BatchNorm momentum to 0, so in train
     mode the target normalises with batch statistics (like the online network) and leaves
@@ -61,7 +61,7 @@ def ema_update_(target: nn.Module, online: nn.Module, tau: float) -> None:
         if tb.is_floating_point():
             t_float.append(tb)
             o_float.append(ob)
-        else:
+        elif tau < 1.0:  # integer counters (num_batches_tracked) are copied, except at τ = 1
             tb.copy_(ob)
     if t_float:
         torch._foreach_lerp_(t_float, o_float, 1.0 - tau)

@@ -44,6 +44,9 @@ __all__ = [
     "load_checkpoint",
     "TrainingDiverged",
     "CheckpointError",
+    "classroom_config",
+    "gpu_config",
+    "load_networks",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -533,3 +536,31 @@ def pretrain(
 def replace_config(cfg: Any, **changes: Any) -> Any:
     """dataclasses.replace, re-exported for notebooks."""
     return dataclasses.replace(cfg, **changes)
+
+
+# --- recipes --------------------------------------------------------------------------------
+
+
+def classroom_config(dataset: str = "embedded") -> RunConfig:
+    """The CPU classroom recipe: the small ConvNet, a few minutes on 2 cores (see data/README.md)."""
+    view = dict(crop_scale=(0.2, 1.0), brightness=0.8, contrast=0.8, saturation=0.8, hue=0.5)
+    return RunConfig(
+        train=TrainConfig(dataset=dataset, epochs=6, batch_size=256, tau_base=0.99),
+        augment=AugmentConfig(
+            view1=ViewConfig(**view, blur_p=1.0, solarize_p=0.0),
+            view2=ViewConfig(**view, blur_p=0.1, solarize_p=0.2),
+            blur=False,  # CIFAR-scale recipes drop blur (solo-learn, lightly)
+        ),
+        network=NetworkConfig(arch="convnet", hidden_dim=1024, proj_dim=256),
+        optim=OptimConfig(name="adamw", base_lr=2e-3, weight_decay=1e-4, warmup_epochs=1, scale_lr_by_batch=False),
+    )
+
+
+def gpu_config(dataset: str = "cifar10") -> RunConfig:
+    """The GPU recipe: ResNet-18 (CIFAR form) after solo-learn's CIFAR BYOL (LARS lr 1.0, wd 1e-5, τ 0.99)."""
+    return RunConfig(
+        train=TrainConfig(dataset=dataset, epochs=200, batch_size=512, tau_base=0.99),
+        augment=AugmentConfig(blur=False),
+        network=NetworkConfig(arch="resnet18", hidden_dim=4096, proj_dim=256),
+        optim=OptimConfig(name="lars", base_lr=1.0, weight_decay=1e-5, warmup_epochs=10),
+    )
