@@ -64,7 +64,6 @@ def _config_from_args(args: argparse.Namespace):
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Pretrain, then evaluate the online encoder; writes the run folder."""
-    from .evaluate import evaluate_encoder
     from .report import run_and_report
 
     cfg = _config_from_args(args)

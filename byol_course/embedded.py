@@ -113,7 +113,7 @@ def generate(
 
     hue = torch.rand(n, generator=g)
     bg_hue = (hue + 0.5) % 1 if colors == "complement" else torch.rand(n, generator=g)
-    bg_sat = 0.2 + 0.5 * torch.rand(n, generator=g)
+    bg_sat = (0.2 + 0.5 * torch.rand(n, generator=g)) * (not colors.startswith("gray"))
     bg_val = 0.25 + 0.5 * torch.rand(n, generator=g)
     c0 = _hsv_to_rgb(bg_hue, bg_sat, bg_val)[:, :, None, None]  # (n, 3, 1, 1)
     if background == "gradient":
@@ -132,8 +132,10 @@ def generate(
         cx = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
         cy = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
         rot = math.radians(rotation) * (2 * torch.rand(n, generator=g) - 1)
-        sat = 0.5 + 0.5 * torch.rand(n, generator=g)
+        sat = (0.5 + 0.5 * torch.rand(n, generator=g)) * (not colors.startswith("gray"))
         val = 0.5 + 0.5 * torch.rand(n, generator=g)
+        if colors in ("gray", "gray-light"):  # object lighter or darker than the background, by at least 0.25
+            val = torch.where(torch.rand(n, generator=g) < (0.5 if colors == "gray" else 1.01), bg_val + 0.25 + 0.2 * torch.rand(n, generator=g), bg_val - 0.25 - 0.2 * torch.rand(n, generator=g)).clamp(0, 1)
         h = hue if colors == "complement" else torch.rand(n, generator=g)
         color = _hsv_to_rgb(h, sat, val)[:, :, None, None]
         # image coords -> shape frame: p_shape = R(-rot) (p - c) / scale

@@ -113,6 +113,7 @@ def umap_embed(features: torch.Tensor, seed: int = 0, n_neighbors: int = 15, min
     """2-d UMAP of (N, d) features on cosine distance, seeded (N, 2)."""
     import umap  # imported here: numba compiles on first import, a few seconds
 
+    n_neighbors = max(2, min(n_neighbors, features.shape[0] - 1))  # tiny smoke-test sets
     reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_jobs=1)
     return reducer.fit_transform(features.detach().cpu().float().numpy())
 
