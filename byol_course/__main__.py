@@ -90,6 +90,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_samples(args: argparse.Namespace) -> int:
+    """Save a grid of sample images, one row per class."""
+    from .data import load_dataset
+    from .visualize import image_grid, save_figure
+
+    ds = load_dataset(args.dataset, args.split, seed=args.seed)
+    path = save_figure(image_grid(ds.images, ds.labels, ds.classes, per_class=args.per_class), args.out, dpi=90)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="python -m byol_course", description="BYOL, built to be read.")
@@ -106,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="where to write metrics.json and figures (default: beside the checkpoint)")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("samples", help="save a grid of sample images, one row per class")
+    p.add_argument("--dataset", default="embedded")
+    p.add_argument("--split", default="train")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-class", type=int, default=10)
+    p.add_argument("--out", default="samples.png")
+    p.set_defaults(func=cmd_samples)
     return parser
 
 

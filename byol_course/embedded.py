@@ -114,6 +114,8 @@ def generate(
     hue = torch.rand(n, generator=g)
     bg_hue = (hue + 0.5) % 1 if colors == "complement" else torch.rand(n, generator=g)
     bg_sat = (0.2 + 0.5 * torch.rand(n, generator=g)) * (not colors.startswith("gray"))
+    if colors == "tint-light":
+        bg_hue, bg_sat = hue, torch.full((n,), 0.5)
     bg_val = 0.25 + 0.5 * torch.rand(n, generator=g)
     c0 = _hsv_to_rgb(bg_hue, bg_sat, bg_val)[:, :, None, None]  # (n, 3, 1, 1)
     if background == "gradient":
@@ -134,9 +136,11 @@ def generate(
         rot = math.radians(rotation) * (2 * torch.rand(n, generator=g) - 1)
         sat = (0.5 + 0.5 * torch.rand(n, generator=g)) * (not colors.startswith("gray"))
         val = 0.5 + 0.5 * torch.rand(n, generator=g)
-        if colors in ("gray", "gray-light"):  # object lighter or darker than the background, by at least 0.25
+        if colors == "tint-light":
+            sat = torch.full((n,), 0.6)
+        if colors in ("gray", "gray-light", "tint-light"):  # object lighter or darker than the background, by at least 0.25
             val = torch.where(torch.rand(n, generator=g) < (0.5 if colors == "gray" else 1.01), bg_val + 0.25 + 0.2 * torch.rand(n, generator=g), bg_val - 0.25 - 0.2 * torch.rand(n, generator=g)).clamp(0, 1)
-        h = hue if colors == "complement" else torch.rand(n, generator=g)
+        h = hue if colors in ("complement", "tint-light") else torch.rand(n, generator=g)
         color = _hsv_to_rgb(h, sat, val)[:, :, None, None]
         # image coords -> shape frame: p_shape = R(-rot) (p - c) / scale
         cos, sin = torch.cos(rot) / scale, torch.sin(rot) / scale
