@@ -19,12 +19,12 @@ tensors under the data folder.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from ._atomic import atomic_path
 
 __all__ = ["CLASSES", "generate", "load_embedded", "SPLIT_SIZES"]
 
@@ -164,14 +164,6 @@ def load_embedded(split: str, root: str | Path, seed: int = 0) -> tuple[torch.Te
     # train and test come from different seeds, so they never share an image
     images, labels = generate(SPLIT_SIZES[split], seed=2 * seed + (split == "test") + 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"images": images, "labels": labels}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: a reader sees the old state or the whole new file
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # a reader never sees half a cache file
+        torch.save({"images": images, "labels": labels}, tmp)
     return images, labels, list(CLASSES)

@@ -6,14 +6,14 @@ notebook (the figure displays itself) and headless (save it with `save_figure`).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from ._atomic import atomic_path
 
 __all__ = [
     "image_grid",
@@ -140,15 +140,9 @@ def umap_plot(features: torch.Tensor | dict[str, torch.Tensor], labels: torch.Te
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     """Save a figure as PNG atomically (temporary file, then rename) and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
     return path
