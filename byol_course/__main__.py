@@ -34,11 +34,13 @@ def _add_run_args(p: argparse.ArgumentParser, epochs_default: int | None) -> Non
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _config_from_args(args: argparse.Namespace):
+def _config_from_args(args: argparse.Namespace, classroom: bool = False):
+    """The recipe (classroom on CPU or when asked, GPU otherwise), then the user's overrides."""
     from .train import classroom_config, gpu_config, resolve_device
 
     device = resolve_device(args.device)
-    cfg = gpu_config(args.dataset) if device.type == "cuda" and args.arch != "convnet" else classroom_config(args.dataset)
+    use_gpu_recipe = device.type == "cuda" and not classroom and args.arch != "convnet"
+    cfg = gpu_config(args.dataset) if use_gpu_recipe else classroom_config(args.dataset)
     t, n, o = cfg.train, cfg.network, cfg.optim
     t.device, t.seed, t.dataset = args.device, args.seed, args.dataset
     if args.epochs is not None:
@@ -76,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: BYOL on the embedded dataset, against raw pixels and a random-init network."""
     from .report import run_and_report
 
-    cfg = _config_from_args(args)
+    cfg = _config_from_args(args, classroom=True)
     out = Path(args.out or "runs/demo")
     run_and_report(cfg, out, resume=args.resume, progress=not args.no_progress, baselines=True)
     return 0

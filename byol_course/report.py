@@ -117,6 +117,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
     print(f"dataset {train.name}: {len(train)} train / {len(test)} test images, {len(train.classes)} classes; device {device}")
 
     result: dict[str, Any] = {}
+    panels: dict[str, torch.Tensor] = {}
     if baselines:
         # raw pixels and the same network at its random initialisation (same seed as the run)
         px_tr, px_te = train.images.flatten(1).float(), test.images.flatten(1).float()
@@ -124,6 +125,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
         init = BYOLNetworks(cfg.network).to(device)
         ftr = extract_features(init.online_backbone, train.images, cfg.augment)
         fte = extract_features(init.online_backbone, test.images, cfg.augment)
+        panels["random-init network"] = fte
         result["baselines"] = {
             "raw_pixels": _probe(px_tr, train.labels, px_te, test.labels, cfg.train.seed),
             "random_init": _probe(ftr, train.labels, fte, test.labels, cfg.train.seed),
@@ -152,8 +154,9 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
     visualize.save_figure(visualize.training_curves(history, ("loss",)), out / "training_curves.png")
     visualize.save_figure(visualize.spectrum({"BYOL": torch.tensor(spectrum)}), out / "spectrum.png")
     print("\n" + (format_table(result) if baselines else _short(result)))
-    fte = extract_features(net.online_backbone, test.images, cfg.augment)
-    fig = visualize.umap_plot(fte, test.labels, test.classes, seed=cfg.train.seed, title=f"BYOL, {train.name} test split")
+    panels["BYOL"] = extract_features(net.online_backbone, test.images, cfg.augment)
+    fig = visualize.umap_plot(panels, test.labels, test.classes, seed=cfg.train.seed)
+    fig.suptitle(f"UMAP of {train.name} test-split features, coloured by class", y=1.02)
     visualize.save_figure(fig, out / "umap.png")
     result["wall_seconds"] = time.perf_counter() - t0
     _atomic_write_text(json.dumps(result, indent=2), out / "metrics.json")
