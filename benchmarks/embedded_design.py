@@ -29,9 +29,9 @@ VARIANTS = [
     ("gray, random polarity", dict(colors="gray", polarity="random"), 0.5),
     ("gray, shape always lighter", dict(colors="gray", polarity="light"), 0.5),
     ("unrelated hues, shape lighter, paper hue jitter 0.1", dict(colors="independent", polarity="light"), 0.1),
-    ("unrelated hues, shape lighter", dict(colors="independent", polarity="light"), 0.5),
+    ("unrelated hues, shape lighter (the embedded dataset)", dict(colors="independent", polarity="light"), 0.5),
     ("shared hue, shape lighter, paper hue jitter 0.1", dict(colors="tint", polarity="light"), 0.1),
-    ("shared hue, shape lighter (the embedded dataset)", dict(colors="tint", polarity="light"), 0.5),
+    ("shared hue, shape lighter", dict(colors="tint", polarity="light"), 0.5),
 ]
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -199,6 +200,12 @@ def build_optimizer(net: BYOLNetworks, optim: OptimConfig, batch_size: int) -> t
     if optim.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
     if optim.name == "adamw":
+        if lr > 0.01:  # byol-pytorch #44: Adam at LARS's 0.2 collapsed
+            warnings.warn(
+                f"AdamW with learning rate {lr:g} is in LARS's range; BYOL with Adam at such rates has been seen "
+                "to collapse (byol-pytorch #44). Adam usually wants 1e-4 to 3e-3.",
+                stacklevel=2,
+            )
         return torch.optim.AdamW(groups, lr=lr)
     raise ValueError(f"Unknown optimiser {optim.name!r}; choose one of lars, sgd, adamw.")
 
@@ -254,10 +261,12 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 
 
 def _cpu_has_native_bf16() -> bool:
+    """True where the CPU advertises AVX512-BF16 or AMX-BF16 (Linux); float32 elsewhere."""
     try:
-        return bool(torch._C._cpu._is_avx512_bf16_supported() or torch._C._cpu._is_amx_tile_supported())
-    except AttributeError:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
         return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # --- the step -------------------------------------------------------------------------------

@@ -17,13 +17,7 @@ from byol_course.objective import byol_loss, ema_update_, symmetric_loss, tau_sc
 from byol_course.train import LARS, OptimConfig, build_optimizer, lr_at, train_step
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription on shared 2-core machines."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def t(*rows) -> torch.Tensor:

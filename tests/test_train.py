@@ -24,6 +24,9 @@ from byol_course.train import (
 )
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def tiny_config(**train) -> RunConfig:
     """A network small enough that a few epochs take about a second on one core."""
     return RunConfig(
@@ -174,3 +177,26 @@ def test_batch_larger_than_dataset(tmp_path: Path, images: torch.Tensor) -> None
     """A batch larger than the dataset says so and what to use instead."""
     with pytest.raises(ValueError, match="larger than the dataset"):
         pretrain(tiny_config(batch_size=64), tmp_path, train_images=images, progress=False)
+
+
+def test_loop_tau_schedule_spans_the_whole_run(tmp_path: Path, images: torch.Tensor) -> None:
+    """The loop's τ rises from τ_base to ~1 over the *whole* run (solo-learn #248 shipped a wrong max_steps)."""
+    from byol_course.objective import tau_schedule
+
+    cfg = tiny_config(epochs=3, tau_base=0.9)
+    _, history = pretrain(cfg, tmp_path, train_images=images, progress=False)
+    total = 3 * (48 // 16)
+    taus = [h["tau"] for h in history]  # τ of each epoch's last step
+    assert taus == sorted(taus)
+    assert taus[-1] == pytest.approx(tau_schedule(total - 1, total, 0.9))
+    assert taus[-1] > 0.99 and taus[0] < 0.97
+
+
+def test_adam_with_lars_learning_rate_warns() -> None:
+    """AdamW at LARS's learning rate (0.2) warns: it collapsed BYOL in byol-pytorch #44."""
+    from byol_course.networks import BYOLNetworks
+    from byol_course.train import build_optimizer
+
+    net = BYOLNetworks(NetworkConfig(arch="convnet", hidden_dim=16, proj_dim=8, convnet_width=4))
+    with pytest.warns(UserWarning, match="byol-pytorch #44"):
+        build_optimizer(net, OptimConfig(name="adamw", base_lr=0.2, scale_lr_by_batch=False), 256)
