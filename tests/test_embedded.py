@@ -31,12 +31,15 @@ def test_nuisances_vary_independently_of_the_class() -> None:
 
 
 def test_shape_is_lighter_than_background() -> None:
-    """The design's contrast rule holds: the centre-of-mass region of the shape is lighter than the corners on average."""
+    """The design's contrast rule holds: the shape's HSV value is 0.25–0.45 above the background's.
+
+    Measured on 500 images: the 95th-percentile value beats the corners' median by > 40/255 in all of them.
+    """
     x, _ = generate(500, seed=6)
-    gray = x.float().mean(1)  # (N, 32, 32)
-    corners = torch.stack([gray[:, 0, 0], gray[:, 0, -1], gray[:, -1, 0], gray[:, -1, -1]], 1).median(1).values
-    brightest = gray.flatten(1).quantile(0.95, dim=1)
-    assert (brightest > corners + 30).float().mean() > 0.95
+    value = x.float().max(1).values  # HSV value = max over RGB, (N, 32, 32)
+    corners = torch.stack([value[:, 0, 0], value[:, 0, -1], value[:, -1, 0], value[:, -1, -1]], 1).median(1).values
+    brightest = value.flatten(1).quantile(0.95, dim=1)
+    assert (brightest > corners + 40).float().mean() > 0.98
 
 
 def test_load_caches_atomically_and_splits_are_disjoint(tmp_path: Path) -> None:
