@@ -1,0 +1,53 @@
+"""Chapter 0 — what every notebook does first: seed, device, run mode.
+
+Three run modes, chosen by the environment, so every notebook runs everywhere:
+- "smoke": `BYOL_COURSE_SMOKE=1` — tiny sizes, the same code paths (CI runs this under nbval);
+- "classroom": no GPU — sizes for a 2-core laptop, minutes per chapter;
+- "full": a CUDA GPU — the sizes the paper-style runs need.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["REPO_URL", "mode", "pick", "in_colab", "setup"]
+
+REPO_URL = "https://github.com/byol-course/byol-course"  # the Colab set-up cells install from here
+
+T = TypeVar("T")
+
+
+def mode() -> str:
+    """'smoke' when BYOL_COURSE_SMOKE=1, else 'full' on a CUDA GPU, else 'classroom'."""
+    if os.environ.get("BYOL_COURSE_SMOKE", "") not in ("", "0"):
+        return "smoke"
+    return "full" if torch.cuda.is_available() else "classroom"
+
+
+def pick(smoke: T, classroom: T, full: T) -> T:
+    """The value for the current run mode, e.g. `epochs = pick(1, 12, 200)`."""
+    return {"smoke": smoke, "classroom": classroom, "full": full}[mode()]
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def setup(seed: int = 0, verbose: bool = True) -> tuple[torch.device, str]:
+    """Seed Python, NumPy and torch; pick the device; say where we run. Returns (device, mode)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if verbose:
+        where = "Colab" if in_colab() else "local"
+        gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        print(f"run mode: {mode()} · {where} · {gpu} · torch {torch.__version__} · seed {seed}")
+    return device, mode()
