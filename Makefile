@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lab bench clean
+.PHONY: demo test lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,6 @@ test: $(STAMP)  ## the whole test suite, notebooks included
 
 lab: $(STAMP)   ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
-
-bench: $(STAMP)
-	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .augment import make_views
+from .augment import make_views, normalize
 from .data import Dataset, load_dataset
 from .evaluate import (
     effective_rank,
@@ -62,8 +62,6 @@ def collapse_metrics(net: BYOLNetworks, images: torch.Tensor, cfg: RunConfig, se
     g = torch.Generator(device=device).manual_seed(seed)
     v1, v2 = make_views(x, cfg.augment, g)
     z1, z2 = net.project(v1).float().cpu(), net.project(v2).float().cpu()  # (N, d) each
-    from .augment import normalize
-
     z = net.project(normalize(x, cfg.augment)).float().cpu()
     net.train()
     s = singular_values(z)
