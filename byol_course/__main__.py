@@ -2,18 +2,19 @@
 
     python -m byol_course demo --out runs/demo
     python -m byol_course pretrain --dataset embedded --epochs 10 --out runs/my-run
+    python -m byol_course pretrain --dataset embedded --epochs 10 --out runs/my-run --resume  # after Ctrl-C or a crash
     python -m byol_course evaluate --checkpoint runs/my-run/checkpoint.pt --dataset embedded
 
 Every run folder holds checkpoint.pt, config.json, metrics.json and PNG figures. Errors a
-user can fix are printed as one sentence, with a non-zero exit code.
+user can fix are printed as one sentence, with a non-zero exit code (1; 130 after Ctrl-C).
+A run stopped at any moment continues from its last complete epoch with `--resume`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -31,12 +32,17 @@ def _add_run_args(p: argparse.ArgumentParser, epochs_default: int | None) -> Non
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (checkpoint, config, metrics, figures)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--override-config",
+        action="store_true",
+        help="with --resume: continue even if the settings differ from the checkpoint's (the changes are printed and recorded)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _config_from_args(args: argparse.Namespace, classroom: bool = False):
     """The recipe (classroom on CPU or when asked, GPU otherwise), then the user's overrides."""
-    from .train import classroom_config, gpu_config, resolve_device
+    from .train import check_config, classroom_config, gpu_config, resolve_device
 
     device = resolve_device(args.device)
     use_gpu_recipe = device.type == "cuda" and not classroom and args.arch != "convnet"
@@ -55,32 +61,61 @@ def _config_from_args(args: argparse.Namespace, classroom: bool = False):
         n.arch = args.arch
     if args.image_size is not None:
         cfg.augment.image_size = args.image_size
-    # re-run the dataclass checks on the edited fields: one sentence per problem
-    from dataclasses import replace
-
-    cfg.train, cfg.network = replace(t), replace(n)
-    if o.base_lr <= 0:
-        raise ValueError(f"The learning rate must be positive, got {o.base_lr}.")
+    check_config(cfg)  # re-runs the dataclass checks on the edited fields, and the image size
+    if args.override_config and not args.resume:
+        raise ValueError("--override-config only applies when resuming; add --resume to continue the run in --out.")
     return cfg
 
 
-def cmd_pretrain(args: argparse.Namespace) -> int:
-    """Pretrain, then evaluate the online encoder; writes the run folder."""
-    from .report import run_and_report
+def _load_train(cfg):
+    """The training split at the run's image size, normalisation fitted to it (as report.run_and_report does).
 
+    Both do the same, so a run started with --no-eval and one resumed without it (or the
+    reverse) have the same config.
+    """
+    from .data import load_dataset
+
+    train = load_dataset(cfg.train.dataset, "train", seed=cfg.train.seed, image_size=cfg.augment.image_size)
+    mean, std = train.mean_std()
+    cfg.augment.mean, cfg.augment.std = tuple(round(m, 4) for m in mean), tuple(round(s, 4) for s in std)
+    return train
+
+
+def _train_and_report(args: argparse.Namespace, cfg, out: Path, baselines: bool, evaluate: bool = True) -> None:
+    """Pretrain into out; then, if evaluate, run_and_report's evaluation and figures."""
+    from .report import run_and_report
+    from .train import pretrain
+
+    args.out = str(out)  # for the Ctrl-C message
+    progress = not args.no_progress
+    if not evaluate:
+        train = _load_train(cfg)
+        _, history = pretrain(
+            cfg, out, resume=args.resume, override_config=args.override_config, train_images=train.images, progress=progress
+        )
+        ckpt = out / "checkpoint.pt"
+        done = f"epoch {history[-1]['epoch']} of {cfg.train.epochs}" if history else "no epoch"
+        print(f"Saved {done} in {ckpt}; evaluate it with: python -m byol_course evaluate --checkpoint {ckpt}")
+        return
+    if args.override_config:
+        # run_and_report has no override: train here, then it resumes the finished run and only evaluates
+        # (so its pretrain_seconds is ~0; each epoch's wall_seconds in the history stays right)
+        pretrain(cfg, out, resume=True, override_config=True, train_images=_load_train(cfg).images, progress=progress)
+    run_and_report(cfg, out, resume=args.resume, progress=progress, baselines=baselines)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Pretrain, then (unless --no-eval) evaluate the online encoder; writes the run folder."""
     cfg = _config_from_args(args)
     out = Path(args.out or f"runs/{args.dataset.replace(':', '_').replace('/', '_')}-{cfg.network.arch}")
-    run_and_report(cfg, out, resume=args.resume, progress=not args.no_progress, baselines=False)
+    _train_and_report(args, cfg, out, baselines=False, evaluate=not args.no_eval)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: BYOL on the embedded dataset, against raw pixels and a random-init network."""
-    from .report import run_and_report
-
     cfg = _config_from_args(args, classroom=True)
-    out = Path(args.out or "runs/demo")
-    run_and_report(cfg, out, resume=args.resume, progress=not args.no_progress, baselines=True)
+    _train_and_report(args, cfg, Path(args.out or "runs/demo"), baselines=True)
     return 0
 
 
@@ -112,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("pretrain", help="pretrain BYOL and evaluate the online encoder")
     _add_run_args(p, None)
+    p.add_argument("--no-eval", action="store_true", help="only pretrain and save the checkpoint (no evaluation, no figures)")
     p.set_defaults(func=cmd_pretrain)
     p = sub.add_parser("evaluate", help="kNN, linear probe and collapse metrics of a checkpoint")
     p.add_argument("--checkpoint", required=True)
@@ -129,25 +165,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """The one line printed after Ctrl-C: what is saved and how to continue."""
+    if args.func not in (cmd_pretrain, cmd_demo):
+        return "Interrupted."
+    from .train import CHECKPOINT, load_checkpoint
+
+    ckpt = Path(args.out or ".") / CHECKPOINT
+    if not args.out or not ckpt.exists():
+        return (
+            "Interrupted before the first epoch was saved, so there is nothing to resume; "
+            "run the same command again to start over."
+        )
+    try:
+        state = load_checkpoint(ckpt)
+        saved = f"epoch {state['epoch']} of {state['config']['train']['epochs']} is saved in {ckpt}"
+    except Exception:  # noqa: BLE001 — the message must not fail; the checkpoint is checked on --resume
+        saved = f"the last complete epoch is saved in {ckpt}"
+    return f"Interrupted; {saved}; run the same command with --resume to continue."
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors become one sentence on stderr and exit code 1 (130 on Ctrl-C)."""
+    import torch
+
     from .data import DatasetError
     from .train import CheckpointError, TrainingDiverged
 
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        out = getattr(args, "out", None) or "the run folder"
-        print(
-            f"\nInterrupted. The last completed epoch is saved in {out}/checkpoint.pt; "
-            "run the same command with --resume to continue.",
-            file=sys.stderr,
-        )
-        return 130
-    except (DatasetError, CheckpointError, TrainingDiverged, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning  # a warning is one line too, not a source listing
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print(_interrupted(args), file=sys.stderr)
+            return 130
+        except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:  # torch.OutOfMemoryError: torch ≥ 2.5
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "out of memory"
+            print(
+                f"error: Out of memory ({first}); lower --batch-size or --image-size, or use a smaller --arch.",
+                file=sys.stderr,
+            )
+            return 1
+        except (DatasetError, CheckpointError, TrainingDiverged, ValueError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

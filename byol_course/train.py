@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path
+from ._atomic import WriteError, atomic_path, remove_partial_writes
 from .augment import AugmentConfig, ViewConfig, make_views
 from .networks import BYOLNetworks, NetworkConfig
 from .objective import ema_update_, symmetric_loss, tau_schedule
@@ -44,12 +44,20 @@ __all__ = [
     "load_checkpoint",
     "TrainingDiverged",
     "CheckpointError",
+    "WriteError",
+    "check_config",
+    "MIN_IMAGE_SIZE",
     "classroom_config",
     "gpu_config",
     "load_networks",
 ]
 
 CHECKPOINT = "checkpoint.pt"
+OPTIMIZERS = ("lars", "sgd", "adamw")
+# The smallest views each backbone takes (measured): the ConvNet's three 2×2 max-pools halve
+# 8 to 1 pixel, and a 7×7 view fails in the last pool; the ResNets run down to 1×1, but the
+# views' Gaussian blur pads by reflection, which needs 2×2.
+MIN_IMAGE_SIZE = {"convnet": 8, "resnet18": 2, "resnet50": 2}
 
 
 class TrainingDiverged(RuntimeError):
@@ -71,6 +79,23 @@ class OptimConfig:
     trust_coefficient: float = 1e-3  # LARS η
     warmup_epochs: float = 10.0  # paper: 10 of 1000 epochs; linear warm-up, then cosine to 0
     scale_lr_by_batch: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.name not in OPTIMIZERS:
+            problems.append(f"unknown optimiser {self.name!r}, choose one of {', '.join(OPTIMIZERS)}")
+        if not (math.isfinite(self.base_lr) and self.base_lr > 0):
+            problems.append(
+                f"the learning rate must be positive and finite, got {self.base_lr} (LARS: 0.2 × batch/256, AdamW: about 1e-3)"
+            )
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            problems.append(f"weight decay must be 0 or more, got {self.weight_decay}")
+        if not 0.0 <= self.momentum < 1.0:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
+            problems.append(f"warm-up epochs must be 0 or more, got {self.warmup_epochs}")
+        if problems:
+            raise ValueError("; ".join(problems) + ".")
 
 
 @dataclass
@@ -100,6 +125,12 @@ class TrainConfig:
             problems.append(f"tau must be in [0, 1], got {self.tau_base}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             problems.append(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if self.seed < 0:
+            problems.append(f"the seed must be 0 or more, got {self.seed}")
+        if self.log_every < 1:
+            problems.append(f"log_every must be at least 1, got {self.log_every}")
+        if self.knn_every < 0:
+            problems.append(f"knn_every must be 0 (only at the end) or more, got {self.knn_every}")
         if problems:
             raise ValueError("; ".join(problems) + ".")
 
@@ -313,15 +344,32 @@ def train_step(
 # --- checkpoints ----------------------------------------------------------------------------
 
 
+_ELSEWHERE = "choose another --out folder"
+
+
 def _atomic_write_text(text: str, path: Path) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, what="file", elsewhere=_ELSEWHERE) as tmp:
         tmp.write_text(text)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically (the previous one stays intact until the new one is complete)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write a checkpoint atomically (the previous one stays intact until the new one is complete).
+
+    A full disk or read-only folder raises WriteError with one sentence. torch.save is given
+    an open Python file, not a path, so that the disk's OSError(ENOSPC) is raised at all: with
+    a path, a full disk surfaces only as torch's "unexpected pos" RuntimeError. Even so, torch
+    raises that RuntimeError while closing the zip after the OSError; the OSError is re-raised.
+    """
+    with atomic_path(path, what="checkpoint", elsewhere=_ELSEWHERE) as tmp, open(tmp, "wb") as f:
+        try:
+            torch.save(state, f)
+        except RuntimeError as e:
+            cause = e.__context__
+            while cause is not None and not isinstance(cause, OSError):
+                cause = cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -332,7 +380,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 — every failure becomes one sentence
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
         if "Weights only load failed" in str(e) or "Unsupported global" in str(e):
             raise CheckpointError(
                 f"Refused to load {path}: it contains Python objects beyond tensors, which could run code "
@@ -387,6 +435,56 @@ def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[
 # --- the loop -------------------------------------------------------------------------------
 
 
+def check_config(cfg: RunConfig) -> None:
+    """Refuse a config that cannot run, with one sentence (also after fields were edited in place)."""
+    for part in (cfg.train, cfg.network, cfg.optim):
+        dataclasses.replace(part)  # re-runs each component's own checks
+    size, arch = cfg.augment.image_size, cfg.network.arch
+    smallest = MIN_IMAGE_SIZE[arch]
+    if isinstance(size, bool) or not isinstance(size, int) or size < smallest:
+        why = "its three 2×2 max-pools need" if arch == "convnet" else "the augmented views need"
+        raise ValueError(
+            f"Image size {size} is too small for the {arch}: {why} at least {smallest}×{smallest} pixels; "
+            f"use --image-size {smallest} or more (32 is the usual)."
+        )
+
+
+def _make_run_folder(out: Path) -> None:
+    """Create the output folder, or say in one sentence why it cannot be."""
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise WriteError(f"Cannot use {out} as the output folder: {blocker} is a file, not a folder; {_ELSEWHERE}.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(f"Cannot create the output folder {out} ({e.strerror or e}); {_ELSEWHERE}.") from None
+
+
+_RESUME_KEYS = ("model", "optimizer", "rng", "epoch", "step", "history", "config")
+
+
+def _adopt_or_refuse_config(state: dict[str, Any], cfg: RunConfig, path: Path, override: bool) -> list[dict[str, Any]]:
+    """Stop when cfg differs from the checkpoint's config, unless override; return the record of overrides."""
+    overrides = list(state.get("config_overrides", []))
+    diff = config_diff(state["config"], cfg.to_dict())
+    if not diff:
+        return overrides
+    if not override:
+        raise ValueError(
+            f"Cannot resume {path}: the config differs from the checkpoint's in {', '.join(diff)}; resume with the "
+            "same settings, pass --override-config (override_config=True) to continue with the new ones, or start a "
+            "new --out folder."
+        )
+    fixed = [d for d in diff if d.startswith(("network.", "optim.name:"))]
+    if fixed:
+        raise ValueError(
+            f"Cannot resume {path} even with --override-config: its weights and optimiser state cannot follow a "
+            f"change of {', '.join(fixed)}; start a new --out folder."
+        )
+    print(f"Resuming {path} with a changed config, as --override-config asks: {', '.join(diff)}.")
+    return [*overrides, {"epoch": state["epoch"], "changes": diff}]  # saved with the next epoch's checkpoint
+
+
 def pretrain(
     cfg: RunConfig,
     out_dir: str | Path,
@@ -396,16 +494,24 @@ def pretrain(
     progress: bool = True,
     stop_after_epochs: int | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    override_config: bool = False,
 ) -> tuple[BYOLNetworks, list[dict[str, Any]]]:
     """Pretrain BYOL; checkpoint every epoch to out_dir/checkpoint.pt; returns the networks and the history.
 
     train_images: uint8 (N, 3, H, W); loaded from cfg.train.dataset when None.
     eval_fn(net, epoch) -> metrics, called every cfg.train.knn_every epochs and at the end.
+    resume: continue from out_dir/checkpoint.pt (the newest complete one; see _atomic) if it exists.
+    override_config: when resuming with a config that differs from the checkpoint's, continue
+        anyway: print the changed fields; the next checkpoint has the new config and records
+        the change in "config_overrides" (the network and the optimiser's kind cannot change).
     stop_after_epochs: stop (as if interrupted) after this many epochs, for tests and demos.
     """
     tc = cfg.train
+    check_config(cfg)
+    if override_config and not resume:
+        raise ValueError("override_config (--override-config) only applies when resuming; pass resume=True (--resume) too.")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _make_run_folder(out)
     device = resolve_device(tc.device)
     amp_dtype = autocast_dtype(device, tc.precision)
     torch.manual_seed(tc.seed)
@@ -415,6 +521,11 @@ def pretrain(
 
         train_images = load_dataset(tc.dataset, "train", seed=tc.seed).images
     n = train_images.shape[0]
+    if n < 2:
+        raise ValueError(
+            f"The training set has {n} image(s) but BYOL needs at least 2 (BatchNorm compares the images of a batch); "
+            "add images."
+        )
     if tc.batch_size > n:
         raise ValueError(f"Batch size {tc.batch_size} is larger than the dataset ({n} images); use --batch-size {n} or less.")
     images = train_images.to(device)  # uint8 on the device: augmentation happens there
@@ -432,23 +543,46 @@ def pretrain(
     start_epoch, step, history = 0, 0, []
 
     ckpt_path = out / CHECKPOINT
+    saved_epoch: int | None = None  # the epoch of this run's newest complete checkpoint
+    overrides: list[dict[str, Any]] = []
+    partial = remove_partial_writes(ckpt_path)  # a write that was killed half-way is never read
+    if partial:
+        print(f"Removed {len(partial)} incomplete checkpoint file(s) left by an interrupted write ({partial[0].name}).")
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
-        diff = config_diff(state["config"], cfg.to_dict())
-        if diff:
-            raise ValueError(
-                f"Cannot resume {ckpt_path}: the config differs from the checkpoint's in {'; '.join(diff)}; "
-                "resume with the same settings or start a new --out folder."
+        missing = [k for k in _RESUME_KEYS if k not in state]
+        if missing:
+            raise CheckpointError(
+                f"Cannot resume {ckpt_path}: it lacks the training state {', '.join(missing)}, so it can be evaluated "
+                "but not continued; start a new --out folder."
             )
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["rng"]["augment"].to("cpu"))
-        torch.set_rng_state(state["rng"]["torch"].to("cpu"))
+        overrides = _adopt_or_refuse_config(state, cfg, ckpt_path, override_config)
+        try:
+            net.load_state_dict(state["model"])
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+            optimizer.load_state_dict(state["optimizer"])  # its slots (momentum, Adam moments) and old settings
+            for group, setting in zip(optimizer.param_groups, settings):
+                group.update(setting)  # settings come from cfg (they differ only under override_config)
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            gen.set_state(state["rng"]["augment"].to("cpu"))
+            torch.set_rng_state(state["rng"]["torch"].to("cpu"))
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"Cannot resume {ckpt_path}: its saved state does not fit this run ({first}); start a new --out folder."
+            ) from None
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.to("cpu") for s in state["rng"]["cuda"]])
         start_epoch, step, history = state["epoch"], state["step"], list(state["history"])
+        saved_epoch = start_epoch
+    elif resume:
+        print(f"No checkpoint in {out} to resume from; starting from scratch.")
+    elif ckpt_path.exists():
+        print(
+            f"Starting a new run in {out}; its existing checkpoint will be replaced after the first epoch "
+            "(use --resume to continue it instead)."
+        )
     _atomic_write_text(json.dumps(cfg.to_dict(), indent=2), out / "config.json")
 
     net.train()
@@ -478,10 +612,15 @@ def pretrain(
                     recent = torch.stack(losses[-tc.log_every :])  # host sync here, not every step
                     if not torch.isfinite(recent).all():
                         bad = int((~torch.isfinite(torch.stack(losses))).nonzero()[0]) + epoch * steps_per_epoch + 1
+                        kept = (
+                            f"the last good checkpoint, {ckpt_path} (epoch {saved_epoch}), is kept"
+                            if saved_epoch is not None
+                            else "no checkpoint of this run had been saved yet"
+                        )
                         raise TrainingDiverged(
                             f"The loss became {float(recent[~torch.isfinite(recent)][0])} at step {bad} "
                             f"(epoch {epoch + 1}, learning rate {lr:.3g}); lower the learning rate "
-                            f"(--lr) or use a warm-up. The last good checkpoint is {ckpt_path}."
+                            f"(--lr) or lengthen the warm-up; {kept}."
                         )
                     bar.set_postfix(loss=f"{float(recent.mean()):.3f}", lr=f"{lr:.2g}", tau=f"{tau:.4f}")
                 bar.update(1)
@@ -508,9 +647,12 @@ def pretrain(
                 "history": history,
                 "config": cfg.to_dict(),
             }
+            if overrides:
+                state["config_overrides"] = overrides
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
             save_checkpoint(ckpt_path, state)
+            saved_epoch = epoch + 1
             if on_epoch_end is not None:
                 on_epoch_end(record)
     finally:
