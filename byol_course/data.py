@@ -281,6 +281,11 @@ def _load_folder(spec: str, split: str, size: int, seed: int) -> Dataset:
     if not spec.strip():
         raise DatasetError("folder: needs a path; pass folder:PATH with PATH a folder of images, e.g. folder:~/photos.")
     path = Path(spec).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise DatasetError(
+            f"Dataset path {path} is a symbolic link that leads nowhere (broken, or a loop); "
+            "point folder:PATH at the real folder of images."
+        )
     if not path.exists():
         raise DatasetError(
             f"Dataset folder {path} does not exist; pass folder:PATH with PATH a folder of images, "

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 __all__ = [
     "ARCHS",
@@ -113,6 +112,8 @@ class ConvNet(nn.Module):
 
 
 def _torchvision_resnet(name: str, cifar_stem: bool) -> nn.Module:
+    import torchvision  # imported here: it costs ~2 s at start-up and only the ResNets need it
+
     net = getattr(torchvision.models, name)(weights=None)
     net.out_dim = net.fc.in_features
     net.fc = nn.Identity()

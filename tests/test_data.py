@@ -477,3 +477,11 @@ def test_embedded_default(tmp_path):
     assert 0 <= int(ds.labels.min()) and int(ds.labels.max()) < len(ds.classes)
     small = load_dataset("embedded", "test", root=tmp_path, image_size=16)
     assert small.images.shape[1:] == (3, 16, 16)
+
+
+def test_symlink_loop_as_dataset_path_is_named(tmp_path):
+    """A dataset path that is a symlink loop is reported as such, not as a missing folder."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(DatasetError, match="symbolic link that leads nowhere"):
+        load_dataset(f"folder:{loop}")
