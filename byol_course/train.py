@@ -655,6 +655,13 @@ def pretrain(
             saved_epoch = epoch + 1
             if on_epoch_end is not None:
                 on_epoch_end(record)
+    except KeyboardInterrupt:
+        # In a notebook this is the last line the student sees; the CLI prints its own.
+        raise KeyboardInterrupt(
+            f"Interrupted; epoch {saved_epoch} is saved in {ckpt_path}; call pretrain(..., resume=True) to continue."
+            if saved_epoch
+            else "Interrupted before the first epoch was saved; nothing to resume."
+        ) from None
     finally:
         bar.close()
     return net, history

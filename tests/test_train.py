@@ -200,3 +200,18 @@ def test_adam_with_lars_learning_rate_warns() -> None:
     net = BYOLNetworks(NetworkConfig(arch="convnet", hidden_dim=16, proj_dim=8, convnet_width=4))
     with pytest.warns(UserWarning, match="byol-pytorch #44"):
         build_optimizer(net, OptimConfig(name="adamw", base_lr=0.2, scale_lr_by_batch=False), 256)
+
+
+def test_ctrl_c_in_a_notebook_says_how_to_resume(tmp_path: Path, images: torch.Tensor) -> None:
+    """Ctrl-C inside pretrain (as in a notebook) keeps the last epoch's checkpoint and says how to resume."""
+    cfg = tiny_config(epochs=3)
+
+    def interrupt_after_first_epoch(record: dict) -> None:
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match=r"epoch 1 is saved in .*checkpoint\.pt; call pretrain\(\.\.\., resume=True\)"):
+        pretrain(cfg, tmp_path, train_images=images, progress=False, on_epoch_end=interrupt_after_first_epoch)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+    net, history = pretrain(cfg, tmp_path, train_images=images, progress=False, resume=True)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
