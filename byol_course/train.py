@@ -50,6 +50,8 @@ __all__ = [
     "classroom_config",
     "gpu_config",
     "load_networks",
+    "peak_lr",
+    "replace_config",
 ]
 
 CHECKPOINT = "checkpoint.pt"
