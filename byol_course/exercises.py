@@ -12,8 +12,6 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .augment import solarize as _reference_solarize
-from .networks import MLPHead
 from .objective import byol_loss, ema_update_
 
 __all__ = ["check_solarize", "check_projector", "check_loss", "check_ema"]

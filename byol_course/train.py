@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn as nn
 from tqdm.auto import tqdm
 
 from ._atomic import WriteError, atomic_path, remove_partial_writes

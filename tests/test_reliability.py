@@ -25,13 +25,11 @@ from PIL import Image
 
 import byol_course.train as train_module
 from byol_course.__main__ import main
-from byol_course.augment import AugmentConfig
 from byol_course.data import DatasetError
 from byol_course.networks import NetworkConfig
 from byol_course.train import (
     CheckpointError,
     OptimConfig,
-    RunConfig,
     TrainConfig,
     TrainingDiverged,
     WriteError,
@@ -40,6 +38,8 @@ from byol_course.train import (
     pretrain,
     save_checkpoint,
 )
+
+from _tiny import tiny_config  # tests/_tiny.py: shared with the other loop tests
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -73,16 +73,6 @@ def cli(photos: Path, out: Path, *extra: str, epochs: int = 3) -> list[str]:
         "pretrain", "--dataset", f"folder:{photos}", "--image-size", "16", "--batch-size", "8",
         "--epochs", str(epochs), "--device", "cpu", "--no-progress", "--no-eval", "--out", str(out), *extra,
     ]  # fmt: skip
-
-
-def tiny_config(**train) -> RunConfig:
-    """The same tiny network as tests/test_train.py."""
-    return RunConfig(
-        train=TrainConfig(**{"epochs": 2, "batch_size": 16, "precision": "fp32", "device": "cpu", **train}),
-        augment=AugmentConfig(image_size=16, blur=True),
-        network=NetworkConfig(arch="convnet", hidden_dim=32, proj_dim=8, convnet_width=4),
-        optim=OptimConfig(name="lars", base_lr=0.5, warmup_epochs=1),
-    )
 
 
 @pytest.fixture(scope="module")

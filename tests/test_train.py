@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from byol_course.augment import AugmentConfig
 from byol_course.networks import NetworkConfig
 from byol_course.train import (
     CheckpointError,
     OptimConfig,
-    RunConfig,
     TrainConfig,
     TrainingDiverged,
     load_checkpoint,
@@ -23,18 +21,10 @@ from byol_course.train import (
     save_checkpoint,
 )
 
+from _tiny import tiny_config  # tests/_tiny.py: shared with the other loop tests
+
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny_config(**train) -> RunConfig:
-    """A network small enough that a few epochs take about a second on one core."""
-    return RunConfig(
-        train=TrainConfig(**{"epochs": 2, "batch_size": 16, "precision": "fp32", "device": "cpu", **train}),
-        augment=AugmentConfig(image_size=16, blur=True),
-        network=NetworkConfig(arch="convnet", hidden_dim=32, proj_dim=8, convnet_width=4),
-        optim=OptimConfig(name="lars", base_lr=0.5, warmup_epochs=1),
-    )
 
 
 @pytest.fixture(scope="module")
