@@ -67,29 +67,15 @@ def _config_from_args(args: argparse.Namespace, classroom: bool = False):
     return cfg
 
 
-def _load_train(cfg):
-    """The training split at the run's image size, normalisation fitted to it (as report.run_and_report does).
-
-    Both do the same, so a run started with --no-eval and one resumed without it (or the
-    reverse) have the same config.
-    """
-    from .data import load_dataset
-
-    train = load_dataset(cfg.train.dataset, "train", seed=cfg.train.seed, image_size=cfg.augment.image_size)
-    mean, std = train.mean_std()
-    cfg.augment.mean, cfg.augment.std = tuple(round(m, 4) for m in mean), tuple(round(s, 4) for s in std)
-    return train
-
-
 def _train_and_report(args: argparse.Namespace, cfg, out: Path, baselines: bool, evaluate: bool = True) -> None:
     """Pretrain into out; then, if evaluate, run_and_report's evaluation and figures."""
-    from .report import run_and_report
+    from .report import load_train_split, run_and_report
     from .train import pretrain
 
     args.out = str(out)  # for the Ctrl-C message
     progress = not args.no_progress
     if not evaluate:
-        train = _load_train(cfg)
+        train = load_train_split(cfg)
         _, history = pretrain(
             cfg, out, resume=args.resume, override_config=args.override_config, train_images=train.images, progress=progress
         )
@@ -100,7 +86,7 @@ def _train_and_report(args: argparse.Namespace, cfg, out: Path, baselines: bool,
     if args.override_config:
         # run_and_report has no override: train here, then it resumes the finished run and only evaluates
         # (so its pretrain_seconds is ~0; each epoch's wall_seconds in the history stays right)
-        pretrain(cfg, out, resume=True, override_config=True, train_images=_load_train(cfg).images, progress=progress)
+        pretrain(cfg, out, resume=True, override_config=True, train_images=load_train_split(cfg).images, progress=progress)
     run_and_report(cfg, out, resume=args.resume, progress=progress, baselines=baselines)
 
 

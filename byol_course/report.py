@@ -28,7 +28,7 @@ from .evaluate import (
 from .networks import BYOLNetworks
 from .train import RunConfig, _atomic_write_text, load_checkpoint, load_networks, pretrain, resolve_device
 
-__all__ = ["evaluate_networks", "run_and_report", "evaluate_checkpoint", "format_table", "hardware"]
+__all__ = ["load_train_split", "evaluate_networks", "run_and_report", "evaluate_checkpoint", "format_table", "hardware"]
 
 
 def hardware() -> str:
@@ -74,10 +74,19 @@ def collapse_metrics(net: BYOLNetworks, images: torch.Tensor, cfg: RunConfig, se
     }
 
 
-def evaluate_networks(net: BYOLNetworks, cfg: RunConfig, train: Dataset, test: Dataset) -> dict[str, Any]:
-    """kNN and linear probe of the online backbone, plus collapse metrics (fractions in [0, 1])."""
-    ftr = extract_features(net.online_backbone, train.images, cfg.augment)
-    fte = extract_features(net.online_backbone, test.images, cfg.augment)
+def evaluate_networks(
+    net: BYOLNetworks, cfg: RunConfig, train: Dataset, test: Dataset, features: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> dict[str, Any]:
+    """kNN and linear probe of the online backbone, plus collapse metrics (fractions in [0, 1]).
+
+    features: the backbone's (train, test) features when the caller already has them.
+    """
+    if features is None:
+        features = (
+            extract_features(net.online_backbone, train.images, cfg.augment),
+            extract_features(net.online_backbone, test.images, cfg.augment),
+        )
+    ftr, fte = features
     return {**_probe(ftr, train.labels, fte, test.labels, cfg.train.seed), **collapse_metrics(net, test.images, cfg, cfg.train.seed)}
 
 
@@ -100,17 +109,22 @@ def format_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_train_split(cfg: RunConfig) -> Dataset:
+    """The run's training split at its image size; sets cfg.augment's normalisation from it (in place)."""
+    train = load_dataset(cfg.train.dataset, "train", seed=cfg.train.seed, image_size=cfg.augment.image_size)
+    mean, std = train.mean_std()
+    cfg.augment.mean, cfg.augment.std = tuple(round(m, 4) for m in mean), tuple(round(s, 4) for s in std)
+    return train
+
+
 def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True, baselines: bool = True) -> dict[str, Any]:
     """Pretrain with cfg, evaluate, write metrics.json and figures in out, print the table."""
     from . import visualize
 
     t0 = time.perf_counter()
     out = Path(out)
-    size = cfg.augment.image_size
-    train = load_dataset(cfg.train.dataset, "train", seed=cfg.train.seed, image_size=size)
-    test = load_dataset(cfg.train.dataset, "test", seed=cfg.train.seed, image_size=size)
-    mean, std = train.mean_std()
-    cfg.augment.mean, cfg.augment.std = tuple(round(m, 4) for m in mean), tuple(round(s, 4) for s in std)
+    train = load_train_split(cfg)
+    test = load_dataset(cfg.train.dataset, "test", seed=cfg.train.seed, image_size=cfg.augment.image_size)
     device = resolve_device(cfg.train.device)
     print(f"dataset {train.name}: {len(train)} train / {len(test)} test images, {len(train.classes)} classes; device {device}")
 
@@ -131,7 +145,11 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
     t_train = time.perf_counter()
     net, history = pretrain(cfg, out, resume=resume, train_images=train.images, progress=progress)
     pretrain_seconds = time.perf_counter() - t_train
-    metrics = evaluate_networks(net, cfg, train, test)
+    features = (
+        extract_features(net.online_backbone, train.images, cfg.augment),
+        extract_features(net.online_backbone, test.images, cfg.augment),
+    )
+    metrics = evaluate_networks(net, cfg, train, test, features)
     spectrum = metrics.pop("spectrum")
     result.update(
         {
@@ -152,7 +170,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
     visualize.save_figure(visualize.training_curves(history, ("loss",)), out / "training_curves.png")
     visualize.save_figure(visualize.spectrum({"BYOL": torch.tensor(spectrum)}), out / "spectrum.png")
     print("\n" + (format_table(result) if baselines else _short(result)))
-    panels["BYOL"] = extract_features(net.online_backbone, test.images, cfg.augment)
+    panels["BYOL"] = features[1]  # the test features evaluated above
     fig = visualize.umap_plot(panels, test.labels, test.classes, seed=cfg.train.seed)
     fig.suptitle(f"UMAP of {train.name} test-split features, coloured by class", y=1.02)
     visualize.save_figure(fig, out / "umap.png")

@@ -265,9 +265,9 @@ def test_cli_override_with_evaluation_trains_then_reports(photos: Path, tmp_path
 
     def report_without_evaluation(cfg, out, resume=False, progress=True, baselines=True):
         calls.append(resume)  # what run_and_report does, minus evaluation and figures (UMAP takes ~15 s)
-        from byol_course.__main__ import _load_train
+        from byol_course.report import load_train_split
 
-        return pretrain(cfg, out, resume=resume, train_images=_load_train(cfg).images, progress=False)
+        return pretrain(cfg, out, resume=resume, train_images=load_train_split(cfg).images, progress=False)
 
     monkeypatch.setattr(byol_course.report, "run_and_report", report_without_evaluation)
     args = [a for a in cli(photos, out, "--resume", "--override-config", epochs=2) if a != "--no-eval"]
