@@ -94,7 +94,40 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Pretrain, then (unless --no-eval) evaluate the online encoder; writes the run folder."""
     cfg = _config_from_args(args)
     out = Path(args.out or f"runs/{args.dataset.replace(':', '_').replace('/', '_')}-{cfg.network.arch}")
+    from .distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        return _pretrain_distributed(args, cfg, out)
     _train_and_report(args, cfg, out, baselines=False, evaluate=not args.no_eval)
+    return 0
+
+
+def _pretrain_distributed(args: argparse.Namespace, cfg, out: Path) -> int:
+    """Under torchrun: every rank trains its share with DDP; then rank 0 alone evaluates the checkpoint."""
+    import torch.distributed as dist
+
+    from .distributed import init_from_env
+    from .report import evaluate_checkpoint, load_train_split
+    from .train import pretrain
+
+    args.out = str(out)  # for the Ctrl-C message
+    init_from_env(args.device)
+    try:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        train = load_train_split(cfg)
+        _, history = pretrain(
+            cfg, out, resume=args.resume, override_config=args.override_config, train_images=train.images,
+            progress=not args.no_progress,
+        )
+    finally:
+        dist.destroy_process_group()
+    if rank != 0:
+        return 0
+    ckpt = out / "checkpoint.pt"
+    done = f"epoch {history[-1]['epoch']} of {cfg.train.epochs}" if history else "no epoch"
+    print(f"Saved {done} in {ckpt} (trained on {world} processes).")
+    if not args.no_eval:
+        evaluate_checkpoint(ckpt, cfg.train.dataset, device=args.device)  # one process: eval_metrics.json
     return 0
 
 
@@ -124,6 +157,17 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a checkpoint's online encoder as a plain state_dict (torchvision-loadable ResNets) plus a JSON."""
+    from .export import ENCODER_FILE, META_FILE, export_encoder
+
+    meta = export_encoder(Path(args.checkpoint), Path(args.to))
+    to = Path(args.to)
+    print(f"wrote {to / ENCODER_FILE} and {to / META_FILE} ({meta['arch']}, {meta['feature_dim']}-d features)")
+    print(f"load it with: {meta['builder']}; {meta['load']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="python -m byol_course", description="BYOL, built to be read.")
@@ -148,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=10)
     p.add_argument("--out", default="samples.png")
     p.set_defaults(func=cmd_samples)
+    p = sub.add_parser("export", help="write the online encoder as a plain state_dict (+ JSON) for other code")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--to", required=True, help="folder for encoder.pt and encoder.json")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -183,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     from .train import CheckpointError, TrainingDiverged
 
     args = build_parser().parse_args(argv)
+    from .distributed import launched_by_torchrun
+
+    if launched_by_torchrun() and args.func is not cmd_pretrain:
+        print("error: Under torchrun only `pretrain` runs on several processes; run the others with python.", file=sys.stderr)
+        return 1
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning  # a warning is one line too, not a source listing
         try:

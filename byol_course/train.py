@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from ._atomic import WriteError, atomic_path, remove_partial_writes
 from .augment import AugmentConfig, ViewConfig, make_views
 from .networks import BYOLNetworks, NetworkConfig
@@ -310,19 +311,28 @@ def train_step(
     images: torch.Tensor,
     aug: AugmentConfig,
     tau: float,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
     amp_dtype: torch.dtype | None = None,
     scaler: torch.amp.GradScaler | None = None,
     stop_gradient: bool = True,
     channels_last: bool = False,
+    online: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """One BYOL step on a uint8 batch (B, 3, H, W); returns the loss (a 0-d tensor, not synced)."""
-    x1, x2 = make_views(images, aug, generator)  # (B, 3, S, S) each, two different pipelines
+    """One BYOL step on a uint8 batch (B, 3, H, W); returns the loss (a 0-d tensor, not synced).
+
+    generator: a list augments equal slices of the batch with one generator each, as that many
+    DDP ranks would (see `distributed`). online: net.online, or its DDP wrapper under torchrun.
+    """
+    if isinstance(generator, list):
+        x1, x2 = distributed.sharded_views(images, aug, generator)
+    else:
+        x1, x2 = make_views(images, aug, generator)  # (B, 3, S, S) each, two different pipelines
+    online = online or net.online
     if channels_last:
         x1 = x1.contiguous(memory_format=torch.channels_last)
         x2 = x2.contiguous(memory_format=torch.channels_last)
     with torch.autocast(images.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-        p1, p2 = net.online(x1), net.online(x2)  # (B, d) online predictions
+        p1, p2 = online(x1), online(x2)  # (B, d) online predictions
         if stop_gradient:
             with torch.no_grad():  # the target only provides regression targets
                 z1, z2 = net.target(x1), net.target(x2)  # (B, d) target projections
@@ -496,8 +506,12 @@ def pretrain(
     stop_after_epochs: int | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     override_config: bool = False,
+    simulate_ranks: int = 1,
 ) -> tuple[BYOLNetworks, list[dict[str, Any]]]:
     """Pretrain BYOL; checkpoint every epoch to out_dir/checkpoint.pt; returns the networks and the history.
+
+    Under torchrun (an initialised process group) every rank calls it and trains its slice of
+    each global batch with DDP (see `distributed`); only rank 0 writes files.
 
     train_images: uint8 (N, 3, H, W); loaded from cfg.train.dataset when None.
     eval_fn(net, epoch) -> metrics, called every cfg.train.knn_every epochs and at the end.
@@ -506,14 +520,18 @@ def pretrain(
         anyway: print the changed fields; the next checkpoint has the new config and records
         the change in "config_overrides" (the network and the optimiser's kind cannot change).
     stop_after_epochs: stop (as if interrupted) after this many epochs, for tests and demos.
+    simulate_ranks: on one process, augment each batch as this many DDP ranks would (slice r
+        with rank r's generator), so that the run can be compared with a multi-rank run.
     """
     tc = cfg.train
     check_config(cfg)
+    ranks = distributed.current_ranks(simulate_ranks)
+    distributed.check_batch(tc.batch_size, ranks)
     if override_config and not resume:
         raise ValueError("override_config (--override-config) only applies when resuming; pass resume=True (--resume) too.")
     out = Path(out_dir)
     _make_run_folder(out)
-    device = resolve_device(tc.device)
+    device = distributed.rank_device(resolve_device(tc.device), ranks)
     amp_dtype = autocast_dtype(device, tc.precision)
     torch.manual_seed(tc.seed)
 
@@ -534,7 +552,7 @@ def pretrain(
     total_steps = steps_per_epoch * tc.epochs
     warmup_steps = int(cfg.optim.warmup_epochs * steps_per_epoch)
 
-    net = BYOLNetworks(cfg.network).to(device)
+    net = distributed.sync_networks(BYOLNetworks(cfg.network), device, ranks).to(device)  # SyncBatchNorm under DDP
     if tc.channels_last:
         net = net.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(net, cfg.optim, tc.batch_size)
@@ -546,7 +564,7 @@ def pretrain(
     ckpt_path = out / CHECKPOINT
     saved_epoch: int | None = None  # the epoch of this run's newest complete checkpoint
     overrides: list[dict[str, Any]] = []
-    partial = remove_partial_writes(ckpt_path)  # a write that was killed half-way is never read
+    partial = remove_partial_writes(ckpt_path) if ranks.is_main else []  # a write killed half-way is never read
     if partial:
         print(f"Removed {len(partial)} incomplete checkpoint file(s) left by an interrupted write ({partial[0].name}).")
     if resume and ckpt_path.exists():
@@ -577,27 +595,38 @@ def pretrain(
             torch.cuda.set_rng_state_all([s.to("cpu") for s in state["rng"]["cuda"]])
         start_epoch, step, history = state["epoch"], state["step"], list(state["history"])
         saved_epoch = start_epoch
-    elif resume:
+    elif resume and ranks.is_main:
         print(f"No checkpoint in {out} to resume from; starting from scratch.")
-    elif ckpt_path.exists():
+    elif ckpt_path.exists() and ranks.is_main:
         print(
             f"Starting a new run in {out}; its existing checkpoint will be replaced after the first epoch "
             "(use --resume to continue it instead)."
         )
-    _atomic_write_text(json.dumps(cfg.to_dict(), indent=2), out / "config.json")
+    distributed.agree(start_epoch, ranks, "the epoch to resume from")
+    online = distributed.online_forward(net, device, ranks)  # net.online, or its DDP wrapper
+    if ranks.is_main:
+        record = cfg.to_dict()
+        if ranks.world_size > 1:  # the global batch and the lr rule, as the issue asks
+            record["distributed"] = distributed.run_record(
+                tc.batch_size, peak, cfg.optim.base_lr, cfg.optim.scale_lr_by_batch, ranks
+            )
+        _atomic_write_text(json.dumps(record, indent=2), out / "config.json")
 
     net.train()
     end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, start_epoch + stop_after_epochs)
     t_start = time.perf_counter()
     prior_seconds = history[-1]["wall_seconds"] if history else 0.0
-    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="BYOL", unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=total_steps, initial=step, disable=not (progress and ranks.is_main), desc="BYOL", unit="step", dynamic_ncols=True
+    )
     try:
         for epoch in range(start_epoch, end_epoch):
             # the epoch's order depends only on (seed, epoch): resuming reproduces it exactly
             order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch)).to(device)
+            views_gen = distributed.epoch_generators(gen, tc.seed, epoch, ranks, device)  # gen itself on one process
             losses = []
             for i in range(steps_per_epoch):
-                batch = images[order[i * tc.batch_size : (i + 1) * tc.batch_size]]  # (B, 3, H, W) uint8
+                batch = images[distributed.local_batch(order[i * tc.batch_size : (i + 1) * tc.batch_size], ranks)]  # uint8
                 lr = lr_at(step, total_steps, warmup_steps, peak)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -605,9 +634,10 @@ def pretrain(
                 if not tc.stop_gradient:
                     tau = 0.0  # no target network: the "target" is the online network itself
                 loss = train_step(
-                    net, optimizer, batch, cfg.augment, tau, gen, amp_dtype, scaler, tc.stop_gradient, tc.channels_last
+                    net, optimizer, batch, cfg.augment, tau, views_gen, amp_dtype, scaler, tc.stop_gradient,
+                    tc.channels_last, online,
                 )
-                losses.append(loss)
+                losses.append(distributed.mean_over_ranks(loss, ranks))  # the global batch's loss
                 step += 1
                 if step % tc.log_every == 0 or i == steps_per_epoch - 1:
                     recent = torch.stack(losses[-tc.log_every :])  # host sync here, not every step
@@ -633,7 +663,7 @@ def pretrain(
                 "tau": tau,
                 "wall_seconds": prior_seconds + time.perf_counter() - t_start,
             }
-            if eval_fn is not None and (
+            if eval_fn is not None and ranks.is_main and (
                 (tc.knn_every and (epoch + 1) % tc.knn_every == 0) or epoch + 1 == tc.epochs
             ):
                 record.update(eval_fn(net, epoch + 1))
@@ -652,7 +682,10 @@ def pretrain(
                 state["config_overrides"] = overrides
             if scaler is not None:
                 state["scaler"] = scaler.state_dict()
-            save_checkpoint(ckpt_path, state)
+            if ranks.world_size > 1:
+                state["world_size"] = ranks.world_size
+            if ranks.is_main:
+                save_checkpoint(ckpt_path, state)
             saved_epoch = epoch + 1
             if on_epoch_end is not None:
                 on_epoch_end(record)
@@ -665,6 +698,7 @@ def pretrain(
         ) from None
     finally:
         bar.close()
+    distributed.barrier(ranks)  # every rank returns once rank 0's last checkpoint is written
     return net, history
 
 
