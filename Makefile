@@ -22,3 +22,11 @@ lab: $(STAMP)   ## JupyterLab on the notebooks
 
 clean:
 	rm -rf runs .pytest_cache
+
+# --- benchmarks, not part of `make test`: the peers go into benchmarks/.venv, never into .venv ---
+.PHONY: bench
+benchmarks/.venv/.installed: $(STAMP) benchmarks/requirements.txt benchmarks/make_env.sh
+	COURSE_PY=$(PY) bash benchmarks/make_env.sh
+
+bench: benchmarks/.venv/.installed  ## one BYOL step, images/s: byol_course vs lightly vs byol-pytorch (benchmarks/RESULTS.md)
+	benchmarks/.venv/bin/python benchmarks/bench_step.py --peers all --json benchmarks/results/step_cpu.json

@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -28,6 +28,9 @@ from ._atomic import WriteError, atomic_path, remove_partial_writes
 from .augment import AugmentConfig, ViewConfig, make_views
 from .networks import BYOLNetworks, NetworkConfig
 from .objective import ema_update_, symmetric_loss, tau_schedule
+
+if TYPE_CHECKING:
+    from .stream import ImageStream
 
 __all__ = [
     "OptimConfig",
@@ -500,20 +503,23 @@ def pretrain(
     cfg: RunConfig,
     out_dir: str | Path,
     resume: bool = False,
-    train_images: torch.Tensor | None = None,
+    train_images: torch.Tensor | ImageStream | None = None,
     eval_fn: Callable[[BYOLNetworks, int], dict[str, float]] | None = None,
     progress: bool = True,
     stop_after_epochs: int | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     override_config: bool = False,
     simulate_ranks: int = 1,
+    compile_model: bool = False,
 ) -> tuple[BYOLNetworks, list[dict[str, Any]]]:
     """Pretrain BYOL; checkpoint every epoch to out_dir/checkpoint.pt; returns the networks and the history.
 
     Under torchrun (an initialised process group) every rank calls it and trains its slice of
     each global batch with DDP (see `distributed`); only rank 0 writes files.
 
-    train_images: uint8 (N, 3, H, W); loaded from cfg.train.dataset when None.
+    train_images: uint8 (N, 3, H, W), or a stream.ImageStream for datasets too big for memory (read
+        by DataLoader workers, augmented on the device); when None, loaded from cfg.train.dataset
+        (a folder bigger than stream.STREAM_ABOVE_BYTES as uint8 streams).
     eval_fn(net, epoch) -> metrics, called every cfg.train.knn_every epochs and at the end.
     resume: continue from out_dir/checkpoint.pt (the newest complete one; see _atomic) if it exists.
     override_config: when resuming with a config that differs from the checkpoint's, continue
@@ -522,6 +528,8 @@ def pretrain(
     stop_after_epochs: stop (as if interrupted) after this many epochs, for tests and demos.
     simulate_ranks: on one process, augment each batch as this many DDP ranks would (slice r
         with rank r's generator), so that the run can be compared with a multi-rank run.
+    compile_model: torch.compile the online forward (off by default: 30–60 s to compile, no
+        gain measured on CPU; worth trying on large GPUs).
     """
     tc = cfg.train
     check_config(cfg)
@@ -537,9 +545,12 @@ def pretrain(
 
     if train_images is None:
         from .data import load_dataset
+        from .stream import open_stream
 
-        train_images = load_dataset(tc.dataset, "train", seed=tc.seed).images
-    n = train_images.shape[0]
+        # a folder too big for memory streams from disk (byol_course.stream); the rest loads whole
+        train_images = open_stream(tc.dataset, "train", seed=tc.seed) or load_dataset(tc.dataset, "train", seed=tc.seed).images
+    streaming = not isinstance(train_images, torch.Tensor)  # an ImageStream: batches come from a DataLoader
+    n = len(train_images)
     if n < 2:
         raise ValueError(
             f"The training set has {n} image(s) but BYOL needs at least 2 (BatchNorm compares the images of a batch); "
@@ -547,7 +558,7 @@ def pretrain(
         )
     if tc.batch_size > n:
         raise ValueError(f"Batch size {tc.batch_size} is larger than the dataset ({n} images); use --batch-size {n} or less.")
-    images = train_images.to(device)  # uint8 on the device: augmentation happens there
+    images = train_images if streaming else train_images.to(device)  # uint8 on the device: augmentation happens there
     steps_per_epoch = n // tc.batch_size  # drop the last partial batch (BatchNorm needs full batches)
     total_steps = steps_per_epoch * tc.epochs
     warmup_steps = int(cfg.optim.warmup_epochs * steps_per_epoch)
@@ -604,6 +615,8 @@ def pretrain(
         )
     distributed.agree(start_epoch, ranks, "the epoch to resume from")
     online = distributed.online_forward(net, device, ranks)  # net.online, or its DDP wrapper
+    if compile_model:
+        online = torch.compile(online)
     if ranks.is_main:
         record = cfg.to_dict()
         if ranks.world_size > 1:  # the global batch and the lr rule, as the issue asks
@@ -625,8 +638,16 @@ def pretrain(
             order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch)).to(device)
             views_gen = distributed.epoch_generators(gen, tc.seed, epoch, ranks, device)  # gen itself on one process
             losses = []
+            if streaming:  # the same batches as in memory, read from disk by the DataLoader's workers
+                streamed = images.batches(
+                    [distributed.local_batch(order[j * tc.batch_size : (j + 1) * tc.batch_size], ranks) for j in range(steps_per_epoch)],
+                    device,
+                )
             for i in range(steps_per_epoch):
-                batch = images[distributed.local_batch(order[i * tc.batch_size : (i + 1) * tc.batch_size], ranks)]  # uint8
+                if streaming:
+                    batch = next(streamed)  # (b, 3, H, W) uint8, already on the device
+                else:
+                    batch = images[distributed.local_batch(order[i * tc.batch_size : (i + 1) * tc.batch_size], ranks)]  # uint8
                 lr = lr_at(step, total_steps, warmup_steps, peak)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
