@@ -22,6 +22,7 @@ __all__ = [
     "spectrum",
     "umap_embed",
     "umap_plot",
+    "scatter_panels",
     "save_figure",
 ]
 
@@ -121,18 +122,29 @@ def umap_embed(features: torch.Tensor, seed: int = 0, n_neighbors: int = 15, min
 def umap_plot(features: torch.Tensor | dict[str, torch.Tensor], labels: torch.Tensor, classes: Sequence[str], seed: int = 0, title: str | None = None):
     """UMAP of features coloured by class; a dict of {name: features} gives side-by-side panels."""
     panels = features if isinstance(features, dict) else {title or "UMAP": features}
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    return scatter_panels({name: umap_embed(f, seed) for name, f in panels.items()}, labels, classes)
+
+
+def scatter_panels(points: dict[str, torch.Tensor | np.ndarray], labels: torch.Tensor, classes: Sequence[str], ncols: int | None = None):
+    """Side-by-side scatter plots of 2-d points (N, 2) per panel, coloured by class."""
+    ncols = ncols or max(1, len(points))
+    nrows = max(1, -(-len(points) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.4 * nrows), squeeze=False)
     y = labels.cpu().numpy()
     cmap = plt.get_cmap("tab10")
-    for ax, (name, f) in zip(axes[0], panels.items()):
-        xy = umap_embed(f, seed)
+    for ax in axes.flat[len(points) :]:
+        ax.axis("off")
+    for ax, (name, xy) in zip(axes.flat, points.items()):
+        xy = np.asarray(xy)
         for c, cname in enumerate(classes):
             m = y == c
             ax.scatter(xy[m, 0], xy[m, 1], s=3, color=cmap(c % 10), label=cname, alpha=0.8, linewidths=0)
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0, -1].legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    axes.flat[min(len(points), axes.size) - 1].legend(
+        markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+    )
     fig.tight_layout()
     return fig
 
