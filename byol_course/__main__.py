@@ -1,9 +1,10 @@
-"""Command line: `python -m byol_course {demo,pretrain,evaluate}`.
+"""Command line: `python -m byol_course {demo,pretrain,evaluate,collapse,samples}`.
 
     python -m byol_course demo --out runs/demo
     python -m byol_course pretrain --dataset embedded --epochs 10 --out runs/my-run
     python -m byol_course pretrain --dataset embedded --epochs 10 --out runs/my-run --resume  # after Ctrl-C or a crash
     python -m byol_course evaluate --checkpoint runs/my-run/checkpoint.pt --dataset embedded
+    python -m byol_course collapse --out runs/collapse  # the collapse lab's core set, cached
 
 Every run folder holds checkpoint.pt, config.json, metrics.json and PNG figures. Errors a
 user can fix are printed as one sentence, with a non-zero exit code (1; 130 after Ctrl-C).
@@ -146,6 +147,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collapse(args: argparse.Namespace) -> int:
+    """The collapse lab, headless: run (or read from the cache) a set of ablations; write the table and figures."""
+    from . import collapse
+    from .course import mode
+
+    names = collapse.CORE if args.experiments == "core" else list(collapse.EXPERIMENTS) if args.experiments == "all" else [
+        n.strip() for n in args.experiments.split(",") if n.strip()
+    ]
+    lab_mode = args.mode or mode()
+    base, sizes = collapse.lab_config(lab_mode)
+    if args.epochs is not None:
+        base.train.epochs = args.epochs
+    base.train.device, base.train.seed = args.device, args.seed
+    out = Path(args.out)
+    data = collapse.load_lab_data(base, sizes)  # once for all runs; sets base's normalisation
+    results = collapse.run_lab(names, cache=out / "cache", progress=not args.no_progress, base=base, sizes=sizes, data=data)
+    paths = collapse.write_report(results, out, data)
+    print("\n" + collapse.results_table(results, markdown=False))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     """Save a grid of sample images, one row per class."""
     from .data import load_dataset
@@ -185,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="where to write metrics.json and figures (default: beside the checkpoint)")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("collapse", help="the collapse lab: which ingredients keep BYOL from collapsing (≈15 min on 2 CPU cores)")
+    p.add_argument(
+        "--experiments",
+        default="core",
+        help="core (default: baseline, no_predictor, tau_0, tau_1, no_stop_gradient, no_norm), all, or names separated by commas",
+    )
+    p.add_argument("--mode", choices=("smoke", "classroom", "full"), default=None, help="sizes (default: full on a GPU, else classroom)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the mode's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/collapse", help="folder for the table, figures and the cache of runs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_collapse)
     p = sub.add_parser("samples", help="save a grid of sample images, one row per class")
     p.add_argument("--dataset", default="embedded")
     p.add_argument("--split", default="train")
