@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lab clean
+.PHONY: demo test test-browser lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ demo: $(STAMP)  ## pretrain BYOL on the embedded dataset and print the table
 test: $(STAMP)  ## the whole test suite, notebooks included
 	BYOL_COURSE_SMOKE=1 $(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks,)
 
-lab: $(STAMP)   ## JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+$(VENV)/.installed-browser: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,browser]"
+	@touch $@
+
+test-browser: $(VENV)/.installed-browser  ## every notebook in JupyterLab in headless Chromium (apt-get install chromium)
+	$(PY) tests/browser/run_in_browser.py
+
+lab: $(STAMP)   ## JupyterLab on the notebooks (the browser test starts it the same way)
+	$(PY) scripts/lab.py
 
 clean:
 	rm -rf runs .pytest_cache

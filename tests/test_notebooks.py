@@ -52,7 +52,16 @@ def test_colab_badge_points_at_this_notebook(path: Path) -> None:
     first = _source(_cells(path)[0])
     owner_repo = REPO_URL.removeprefix("https://github.com/")
     want = f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{path.name}"
-    assert want in first, f"badge should link {want}"
+    assert f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({want})" in first, f"badge should link {want}"
+
+
+def test_every_colab_link_opens_an_existing_notebook() -> None:
+    """Every Colab link in the notebooks and READMEs opens a file of this repository's main branch that exists."""
+    prefix = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/main/"
+    for path in [*NOTEBOOKS, ROOT / "README.md", *(ROOT / "notebooks").glob("*.md")]:
+        for url in re.findall(r"https://colab\.research\.google\.com/github/[^\s)\"'\]>]+", path.read_text(encoding="utf-8")):
+            assert url.startswith(prefix), f"{path.name}: {url} does not open this repository's main branch"
+            assert (ROOT / url.removeprefix(prefix)).is_file(), f"{path.name}: {url} opens a file that does not exist"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -39,13 +39,30 @@ def _environment_pip() -> list[str]:
     return reqs
 
 
+# Extras that environment.yml leaves out on purpose, with the reason. A new extra must be added
+# to environment.yml or here: the two files cannot drift apart silently.
+NOT_IN_ENVIRONMENT_YML = {
+    "browser": "Playwright, for `make test-browser` only (CI and maintainers, with Debian's Chromium): students never need it",
+}
+
+
 def test_environment_yml_matches_pyproject() -> None:
     """conda users get exactly the dependencies (and ranges) that pip users get, test extras included."""
     project = _pyproject()["project"]
-    wanted = sorted(project["dependencies"] + project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    wanted = project["dependencies"] + [r for name, reqs in extras.items() if name not in NOT_IN_ENVIRONMENT_YML for r in reqs]
     env = sorted(r for r in _environment_pip() if not r.startswith("-e"))
-    assert env == wanted
+    assert env == sorted(wanted)
     assert "-e ." in _environment_pip()
+
+
+def test_left_out_extras_exist_and_stay_out() -> None:
+    """The extras environment.yml skips are real extras, and none of their packages slipped in."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    env_names = {_name(r) for r in _environment_pip()}
+    for name in NOT_IN_ENVIRONMENT_YML:
+        assert name in extras, f"NOT_IN_ENVIRONMENT_YML names an extra pyproject.toml no longer has: {name}"
+        assert not env_names & {_name(r) for r in extras[name]}
 
 
 def test_torch_ranges_admit_this_machine_and_colab() -> None:
@@ -70,7 +87,9 @@ def test_course_dependencies_are_declared() -> None:
 
 
 def test_ci_runs_make_test_and_readme_shows_the_two_commands() -> None:
-    """.ci/run calls `make test`; the README's quick start shows `make demo` and `make test`."""
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    """.ci/run calls `make test` and then `make test-browser`; the README's quick start shows `make demo` and `make test`."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test\n" in ci and "make test-browser" in ci
+    assert ci.index("make test\n") < ci.index("make test-browser")
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
