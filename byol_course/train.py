@@ -477,10 +477,17 @@ def _make_run_folder(out: Path) -> None:
 _RESUME_KEYS = ("model", "optimizer", "rng", "epoch", "step", "history", "config")
 
 
+_WATCH_ONLY = ("train.knn_every", "train.log_every")  # fields that never change the trained weights
+
+
 def _adopt_or_refuse_config(state: dict[str, Any], cfg: RunConfig, path: Path, override: bool) -> list[dict[str, Any]]:
     """Stop when cfg differs from the checkpoint's config, unless override; return the record of overrides."""
     overrides = list(state.get("config_overrides", []))
     diff = config_diff(state["config"], cfg.to_dict())
+    watching = [d for d in diff if d.startswith(_WATCH_ONLY)]  # how often we look, not what is trained
+    if watching:
+        print(f"Resuming {path} with other monitoring settings: {', '.join(watching)}.")
+        diff = [d for d in diff if d not in watching]
     if not diff:
         return overrides
     if not override:

@@ -77,6 +77,16 @@ def test_resume_with_other_config_names_the_fields(tmp_path: Path, images: torch
         pretrain(tiny_config(epochs=2, tau_base=0.9), tmp_path, train_images=images, progress=False, resume=True)
 
 
+def test_resume_accepts_other_monitoring_settings(tmp_path: Path, images: torch.Tensor, capsys) -> None:
+    """How often we log or run kNN never changes the weights: a notebook run (knn_every=1) resumes from the CLI."""
+    cfg = tiny_config(epochs=2, knn_every=1, log_every=1)
+    full, _ = pretrain(cfg, tmp_path / "full", train_images=images, progress=False)
+    pretrain(cfg, tmp_path / "split", train_images=images, progress=False, stop_after_epochs=1)
+    resumed, _ = pretrain(tiny_config(epochs=2), tmp_path / "split", train_images=images, progress=False, resume=True)
+    assert "train.knn_every: 1 -> 0" in capsys.readouterr().out
+    _assert_same_state(full.state_dict(), resumed.state_dict())
+
+
 def test_diverging_run_stops_with_step_and_keeps_last_checkpoint(tmp_path: Path, images: torch.Tensor) -> None:
     """A learning rate that diverges stops at the first non-finite loss, naming the step; the last good checkpoint stays."""
     cfg = tiny_config(epochs=3, log_every=1)
