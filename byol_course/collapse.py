@@ -30,12 +30,23 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
+from .augment import normalize
 from .evaluate import extract_features, knn_accuracy, linear_probe
 from .networks import BYOLNetworks
 from .report import collapse_metrics, hardware, load_train_split
 from .data import load_dataset
-from .train import RunConfig, _atomic_write_text, classroom_config, gpu_config, pretrain, resolve_device
+from .train import (
+    RunConfig,
+    _atomic_write_text,
+    classroom_config,
+    gpu_config,
+    load_checkpoint,
+    load_networks,
+    pretrain,
+    resolve_device,
+)
 
 __all__ = [
     "Experiment",
@@ -54,6 +65,8 @@ __all__ = [
     "plot_curves",
     "plot_spectra",
     "plot_umaps",
+    "plot_projections",
+    "projection_2d",
     "write_report",
     "LabPanel",
     "LabSizes",
@@ -248,6 +261,23 @@ def _measure(net: BYOLNetworks, cfg: RunConfig, data: LabData) -> tuple[dict[str
     return m, test
 
 
+@torch.no_grad()
+def projection_2d(net: BYOLNetworks, cfg: RunConfig, images: torch.Tensor) -> list[list[float]]:
+    """The normalised online projections z̄ of images on their two main axes (PCA), at their true scale.
+
+    Unlike UMAP, which rescales every map to fill its plot, this keeps distances: a collapsed
+    run, whose z̄ are all nearly the same unit vector, shows as a point at the origin.
+    """
+    device = next(net.parameters()).device
+    net.eval()
+    z = torch.cat([net.project(normalize(images[i : i + 512].to(device), cfg.augment)).float().cpu() for i in range(0, len(images), 512)])
+    net.train()
+    zc = F.normalize(z, dim=1)
+    zc = zc - zc.mean(dim=0)  # (N, d) centred unit vectors
+    _, _, v = torch.linalg.svd(zc, full_matrices=False)
+    return (zc @ v[:2].T).tolist()  # (N, 2)
+
+
 def _cache_dir(cache: Path, name: str, key: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")[:40] or "run"
     return cache / f"{safe}-{key}"
@@ -273,6 +303,11 @@ def run_experiment(
     result_path = folder / "result.json"
     if result_path.exists():
         result = json.loads(result_path.read_text())
+        if "projection_2d" not in result and (folder / "checkpoint.pt").exists():  # a result from before it was recorded
+            state = load_checkpoint(folder / "checkpoint.pt")
+            net, _ = load_networks(state)
+            result["projection_2d"] = projection_2d(net.to(resolve_device(cfg.train.device)), cfg, data.test)
+            _atomic_write_text(json.dumps(result), result_path)
         if not umap or result.get("umap") is not None:
             result["cached"] = True
             return result
@@ -314,6 +349,7 @@ def run_experiment(
         "date": time.strftime("%Y-%m-%d"),
         "train_seconds": history[-1]["wall_seconds"],
     }
+    result["projection_2d"] = projection_2d(net, cfg, data.test)
     if umap:
         from .visualize import umap_embed
 
@@ -432,20 +468,24 @@ _CURVES = [
 def plot_curves(results: Sequence[dict[str, Any]]):
     """Small multiples: one panel per metric, one line per run (epoch 0 = the initial network)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.4))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 6.4))
     cmap = plt.get_cmap("tab10")
     for ax, (key, title) in zip(axes.flat, _CURVES):
         for i, r in enumerate(results):
             pts = [(h["epoch"], h[key]) for h in r["history"] if key in h]
-            ax.plot(*zip(*pts), marker="o", ms=2.5, color=cmap(i % 10), label=r["label"])
+            bold = r["name"] == "baseline"  # the reference line, drawn on top
+            ax.plot(*zip(*pts), marker="o", ms=2.5, color=cmap(i % 10), label=r["label"], lw=2.6 if bold else 1.4, zorder=3 if bold else 2)
         if key == "embedding_std" and results:
             ax.axhline(1 / math.sqrt(results[0]["proj_dim"]), ls="--", c="gray", lw=1, label="1/√d (healthy)")
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0, 1].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    fig.legend(handles, names, loc="center left", bbox_to_anchor=(0.8, 0.5), fontsize=8, frameon=False)
     return fig
 
 
@@ -469,6 +509,16 @@ def plot_umaps(results: Sequence[dict[str, Any]], data: LabData | None = None, l
     return scatter_panels(panels, labels, classes, ncols=min(4, max(1, len(panels))))
 
 
+def plot_projections(results: Sequence[dict[str, Any]], data: LabData | None = None, labels: torch.Tensor | None = None, classes: Sequence[str] | None = None):
+    """Side-by-side: each run's normalised projections on their two main axes, all panels at one scale."""
+    from .visualize import scatter_panels
+
+    labels = data.test_labels if data is not None else labels
+    classes = data.classes if data is not None else classes
+    panels = {r["label"]: torch.tensor(r["projection_2d"]) for r in results if r.get("projection_2d") is not None}
+    return scatter_panels(panels, labels, classes, ncols=min(4, max(1, len(panels))), same_scale=True)
+
+
 def write_report(results: Sequence[dict[str, Any]], out: str | Path, data: LabData) -> dict[str, Path]:
     """Write results.md, results.json and the figures (curves, spectra, UMAPs) into out."""
     from .visualize import save_figure
@@ -484,13 +534,14 @@ def write_report(results: Sequence[dict[str, Any]], out: str | Path, data: LabDa
         f"{r0['hardware']}, torch {r0['torch']}, {r0['date']}.\n\n"
     )
     _atomic_write_text(header + results_table(results) + "\n", out / "results.md")
-    slim = [{k: v for k, v in r.items() if k not in ("umap",)} for r in results]
+    slim = [{k: v for k, v in r.items() if k not in ("umap", "projection_2d")} for r in results]
     _atomic_write_text(json.dumps(slim, indent=1), out / "results.json")
     paths = {"table": out / "results.md", "json": out / "results.json"}
     paths["curves"] = save_figure(plot_curves(results), out / "curves.png")
     paths["spectra"] = save_figure(plot_spectra(results), out / "spectra.png")
     if any(r.get("umap") is not None for r in results):
         paths["umaps"] = save_figure(plot_umaps(results, data), out / "umaps.png")
+    paths["projections"] = save_figure(plot_projections(results, data), out / "projections.png")
     return paths
 
 

@@ -125,8 +125,13 @@ def umap_plot(features: torch.Tensor | dict[str, torch.Tensor], labels: torch.Te
     return scatter_panels({name: umap_embed(f, seed) for name, f in panels.items()}, labels, classes)
 
 
-def scatter_panels(points: dict[str, torch.Tensor | np.ndarray], labels: torch.Tensor, classes: Sequence[str], ncols: int | None = None):
-    """Side-by-side scatter plots of 2-d points (N, 2) per panel, coloured by class."""
+def scatter_panels(
+    points: dict[str, torch.Tensor | np.ndarray], labels: torch.Tensor, classes: Sequence[str], ncols: int | None = None, same_scale: bool = False
+):
+    """Side-by-side scatter plots of 2-d points (N, 2) per panel, coloured by class.
+
+    same_scale: every panel gets the same square limits (distances comparable across panels).
+    """
     ncols = ncols or max(1, len(points))
     nrows = max(1, -(-len(points) // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.4 * nrows), squeeze=False)
@@ -140,8 +145,15 @@ def scatter_panels(points: dict[str, torch.Tensor | np.ndarray], labels: torch.T
             m = y == c
             ax.scatter(xy[m, 0], xy[m, 1], s=3, color=cmap(c % 10), label=cname, alpha=0.8, linewidths=0)
         ax.set_title(name)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        if same_scale:
+            lim = 1.05 * max(float(np.abs(np.asarray(p)).max()) for p in points.values()) or 1.0
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            ax.grid(alpha=0.3)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
     axes.flat[min(len(points), axes.size) - 1].legend(
         markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
     )

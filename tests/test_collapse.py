@@ -126,7 +126,7 @@ def test_cli_writes_table_and_figures(tmp_path, capsys) -> None:
     out = tmp_path / "lab"
     rc = main(["collapse", "--mode", "smoke", "--epochs", "1", "--experiments", "baseline,tau_1", "--out", str(out), "--no-progress"])
     assert rc == 0
-    for name in ("results.md", "results.json", "curves.png", "spectra.png", "umaps.png"):
+    for name in ("results.md", "results.json", "curves.png", "spectra.png", "umaps.png", "projections.png"):
         assert (out / name).stat().st_size > 0, name
     table = (out / "results.md").read_text()
     assert "τ = 1 (target stays at init)" in table and "18.8%" in table  # the paper's number beside ours
