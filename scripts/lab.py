@@ -21,10 +21,15 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def lab_command(
-    *, port: int | None = None, token: str | None = None, open_browser: bool = True, extra: list[str] | None = None
+    *,
+    port: int | None = None,
+    token: str | None = None,
+    open_browser: bool = True,
+    root_dir: Path = NOTEBOOKS,
+    extra: list[str] | None = None,
 ) -> list[str]:
     """The `jupyter lab` command line for this environment (the Python running this file)."""
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOKS}"]
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root_dir}"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     if port is not None:  # a fixed port on localhost only; fail rather than silently take another
@@ -42,8 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT (default: JupyterLab's choice)")
     parser.add_argument("--token", help="the access token (default: JupyterLab makes one and prints the URL)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="the folder to serve (default: the course's notebooks/)")
     args, extra = parser.parse_known_args(argv)
-    cmd = lab_command(port=args.port, token=args.token, open_browser=not args.no_browser, extra=extra)
+    cmd = lab_command(port=args.port, token=args.token, open_browser=not args.no_browser, root_dir=args.notebooks, extra=extra)
     os.execv(cmd[0], cmd)
 
 

@@ -21,6 +21,7 @@ Timeouts are generous for a slow 2-core CI machine; BYOL_BROWSER_TIMEOUT_SCALE=2
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -41,7 +42,7 @@ OUT = ROOT / "runs" / "browser"
 SCALE = float(os.environ.get("BYOL_BROWSER_TIMEOUT_SCALE", "1"))
 LAB_START_S = 180 * SCALE  # JupyterLab up and answering
 OPEN_S = 180 * SCALE  # notebook open, kernel started and idle
-RUN_S = 900 * SCALE  # one notebook, Run All Cells, until the kernel is idle
+RUN_S = 1200 * SCALE  # one notebook, Run All Cells, until the kernel is idle
 RENDER_S = 60 * SCALE  # widgets and images drawn after the kernel is idle
 REACT_S = 180 * SCALE  # a moved control redraws what it drives
 CHROMIUM_FLAGS = [  # headless, as root, on a machine with no network beyond package registries
@@ -137,7 +138,7 @@ LAB_SETTINGS = {  # JupyterLab's defaults except these two
 }
 
 
-def start_lab(tmp: Path, token: str, port: int) -> subprocess.Popen:
+def start_lab(tmp: Path, token: str, port: int, notebooks: Path) -> subprocess.Popen:
     """JupyterLab through the `make lab` launcher, kernels in smoke mode, state in tmp."""
     extra = [
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: read cell models and kernel state
@@ -152,7 +153,8 @@ def start_lab(tmp: Path, token: str, port: int) -> subprocess.Popen:
         file.write_text(json.dumps(settings))
     env = dict(os.environ, BYOL_COURSE_SMOKE="1", JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
     env.pop("MPLBACKEND", None)  # the kernel must pick the inline backend, as for a student
-    cmd = [sys.executable, str(ROOT / "scripts" / "lab.py"), "--port", str(port), "--token", token, "--no-browser", *extra]
+    cmd = [sys.executable, str(ROOT / "scripts" / "lab.py"), "--port", str(port), "--token", token, "--no-browser"]
+    cmd += [f"--notebooks={notebooks}", *extra]
     logfile = open(OUT / "jupyter.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api/status?token={token}"
@@ -338,72 +340,84 @@ def check_cells(page, name: str) -> tuple[list[dict], list[str]]:
         time.sleep(2)
 
 
-def poke(page, control, kind: str, step: int) -> None:
-    """Change one control the way a student does: drag a slider, pick another option, click."""
+def driver(out) -> list[tuple[str, object]]:
+    """The controls a student uses to make a widget redraw: a slider; else a setting and the button
+    that applies it (a form); else a dropdown, checkbox or button alone. Empty for display-only widgets."""
+    sliders = out.locator(".widget-slider .noUi-handle")
+    settings = out.locator(".widget-dropdown select, .widget-checkbox input")
+    buttons = out.locator("button.widget-button, .widget-toggle-button, .widget-toggle-buttons button")
+    if sliders.count():
+        return [("slider", sliders.first)]
+    if buttons.count():
+        return ([("setting", settings.first)] if settings.count() else []) + [("button", buttons.first)]
+    if settings.count():
+        return [("setting", settings.first)]
+    return []
+
+
+def describe(kind: str, control) -> str:
+    """'the slider "crop min area"', 'the button "train and compare"', ... for messages."""
+    try:
+        if kind == "button":
+            text = control.inner_text(timeout=2000)
+        else:
+            box = control.locator("xpath=ancestor::*[contains(concat(' ', @class, ' '), ' widget-inline-hbox ')][1]")
+            text = box.inner_text(timeout=2000).split("\n")[0]
+    except PlaywrightError:
+        text = ""
+    return f"the {kind} {text.strip()!r}" if text.strip() else f"a {kind}"
+
+
+def poke(page, kind: str, control, step: int) -> None:
+    """Use one control as a student does: drag a slider, pick the next option, tick a box, click."""
     control.scroll_into_view_if_needed()
     if kind == "slider":
         box = control.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        dx = 60 if step == 0 else -30
+        dx = 60 if step == 0 else -30  # right, then part of the way back: two different values
         page.mouse.move(x, y)
         page.mouse.down()
         for i in range(1, 11):
             page.mouse.move(x + dx * i / 10, y)
         page.mouse.up()
-    elif kind == "dropdown":
-        options = control.locator("option").all_inner_texts()
-        current = control.input_value()
+    elif kind == "setting" and control.evaluate("el => el.tagName") == "SELECT":
         values = control.locator("option").evaluate_all("os => os.map(o => o.value)")
-        other = next((v for v in values if v != current), None)
-        if other is None:
-            raise NotebookFailure(f"dropdown with options {options} has nothing else to pick")
-        control.select_option(other)
+        control.select_option(values[(values.index(control.input_value()) + 1) % len(values)])
     else:
         control.click()
 
 
-CONTROLS = [  # (kind, selector inside a widget output), tried in this order
-    ("slider", ".widget-slider .noUi-handle"),
-    ("dropdown", ".widget-dropdown select"),
-    ("checkbox", ".widget-checkbox input"),
-    ("toggle", ".widget-toggle-button, .widget-toggle-buttons button"),
-    ("button", "button.jupyter-button"),
-]
-
-
-def check_widgets_react(page, name: str, cells: list[dict]) -> int:
-    """In each cell that displays widgets, change its first control twice; each change must redraw something."""
-    reacted = 0
+def check_widgets_react(page, name: str, cells: list[dict]) -> list[dict]:
+    """In each cell that displays widgets, use its controls twice; each time something must redraw."""
+    reacted = []
     for cell in (c for c in cells if c["widgets"]):
         at = where(name, cell)
         out = page.locator(".jp-Notebook .jp-Cell").nth(cell["index"] - 1).locator(".jp-Cell-outputArea")
-        for kind, selector in CONTROLS:
-            controls = out.locator(selector)
-            if controls.count():
-                break
-        else:
-            log(f"  {at}: widgets without a control to move (display only)")
+        controls = driver(out)
+        if not controls:
+            log(f"  {at}: widgets without a control to use (display only)")
             continue
-        control = controls.first
-        label = (control.locator("xpath=ancestor::*[contains(@class,'widget-inline-hbox')][1]//label").first.text_content(timeout=2000) or "").strip() if kind == "slider" else kind
+        action = " then ".join(describe(kind, control) for kind, control in controls)
         for step in range(2):
             before = page.evaluate(JS_FINGERPRINT)
-            poke(page, control, kind, step)
+            for kind, control in controls:
+                poke(page, kind, control, step)
             try:
                 page.wait_for_function(f"before => ({JS_FINGERPRINT})() !== before", arg=before, timeout=REACT_S * 1000, polling=500)
             except PlaywrightError:
-                raise NotebookFailure(f"{at}: changing the {kind} {label!r} (change {step + 1} of 2) redrew nothing within {REACT_S:.0f} s") from None
+                raise NotebookFailure(f"{at}: using {action} (time {step + 1} of 2) redrew nothing within {REACT_S:.0f} s") from None
             page.wait_for_function(JS_READY, timeout=REACT_S * 1000, polling=500)
-            new_errors = [e for c in page.evaluate(JS_CELLS) if c["index"] == cell["index"] for e in c["errors"]]
-            if new_errors:
-                raise NotebookFailure(f"{at}: changing the {kind} {label!r} raised {new_errors[0]}")
-        log(f"  {at}: the {kind} {label!r} redraws its output (2 changes)")
-        reacted += 1
+            shown = out.inner_text()
+            if "Traceback (most recent call last)" in shown:  # an error inside an Output widget
+                tail = [line for line in shown.splitlines() if re.match(r"\w+(Error|Exception)\b", line)]
+                raise NotebookFailure(f"{at}: using {action} shows an error: {tail[-1] if tail else 'a traceback'}")
+        log(f"  {at}: using {action} redraws the output (twice)")
+        reacted.append(cell)
     return reacted
 
 
 def screenshot(page, name: str, cells: list[dict]) -> Path:
-    """Scroll to the most telling output (the first widget, else the last figure) and save the page."""
+    """Scroll to the most telling output (the first of `cells` with a widget, else the last figure) and save the page."""
     target = next((c for c in cells if c["widgets"]), None) or next((c for c in reversed(cells) if c["images"]), None)
     if target:
         try:
@@ -415,12 +429,18 @@ def screenshot(page, name: str, cells: list[dict]) -> Path:
     return path
 
 
+def outputs_on_disk(path: Path) -> bool:
+    """Whether the notebook file holds outputs or execution counts (the course commits them clean)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code")
+
+
 def check_notebook(context, base: str, token: str, path: Path) -> str:
     """Open, run all, check, poke widgets, screenshot, shut the kernel down; returns a one-line summary."""
     page = context.new_page()
     page.set_default_timeout(60_000 * SCALE)
     cells: list[dict] = []
-    before = path.read_bytes()
+    clean = not outputs_on_disk(path)
     try:
         t0 = time.monotonic()
         open_notebook(page, base, token, path.name)
@@ -430,12 +450,12 @@ def check_notebook(context, base: str, token: str, path: Path) -> str:
         if problems:
             raise NotebookFailure("\n".join(problems))
         reacted = check_widgets_react(page, path.name, cells)
-        shot = screenshot(page, path.name, cells)
-        if path.read_bytes() != before:
-            raise NotebookFailure(f"{path.name}: the file changed on disk while it ran in JupyterLab (autosave on?)")
+        shot = screenshot(page, path.name, reacted + [c for c in cells if not c["widgets"]])
+        if clean and outputs_on_disk(path):
+            raise NotebookFailure(f"{path.name}: JupyterLab wrote outputs into the file (autosave on?)")
         figures = sum(c["images"] for c in cells)
         return (f"{path.name}: opened in {opened:.0f} s, ran {len(cells)} code cells in {ran:.0f} s, "
-                f"{figures} figure(s) drawn, {reacted} widget(s) react; {shot.relative_to(ROOT)}")
+                f"{figures} figure(s) drawn, {len(reacted)} widget panel(s) react; {shot.relative_to(ROOT)}")
     except BaseException:
         try:
             screenshot(page, path.name, cells)
@@ -450,9 +470,14 @@ def check_notebook(context, base: str, token: str, path: Path) -> str:
         page.close()
 
 
-def main(only: list[str]) -> int:
-    """Every notebook, or those whose names start with one of `only` (e.g. `01 05`)."""
-    notebooks = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if not only or p.name.startswith(tuple(only))]
+def main(argv: list[str]) -> int:
+    """Every notebook, or those whose names start with one of the arguments (e.g. `01 05`)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", help="name prefixes of the notebooks to run (default: all)")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="another folder (to check this checker)")
+    args = parser.parse_args(argv)
+    folder = args.notebooks.resolve()
+    notebooks = [p for p in sorted(folder.glob("*.ipynb")) if not args.only or p.name.startswith(tuple(args.only))]
     if not notebooks:
         log("no notebooks in notebooks/: nothing to test")
         return 0
@@ -464,7 +489,7 @@ def main(only: list[str]) -> int:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="byol-browser-") as tmp:
         try:
-            lab = start_lab(Path(tmp), token, port)
+            lab = start_lab(Path(tmp), token, port, folder)
             log(f"JupyterLab pid {lab.pid} on 127.0.0.1:{port} ({time.monotonic() - t0:.0f} s to start)")
             chromium, cdp = start_chromium(Path(tmp))
             log(f"Chromium pid {chromium.pid} (headless, fresh profile)")
