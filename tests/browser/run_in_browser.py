@@ -307,7 +307,8 @@ def run_all(page, name: str) -> float:
                 f"busy code cells {[i + 1 for i in state['busy']]}, {state['ran']}/{state['total']} ran)"
             )
         if now - last_report > 60:
-            log(f"  ... {now - start:.0f} s, {state['ran']}/{state['total']} code cells ran, running {[i + 1 for i in state['busy']][:1]}")
+            running = f", code cell {state['busy'][0] + 1} running" if state["busy"] else ""
+            log(f"  ... {now - start:.0f} s, {state['ran']}/{state['total']} code cells ran{running}")
             last_report = now
         time.sleep(1)
 
@@ -362,9 +363,10 @@ def describe(kind: str, control) -> str:
             text = control.inner_text(timeout=2000)
         else:
             box = control.locator("xpath=ancestor::*[contains(concat(' ', @class, ' '), ' widget-inline-hbox ')][1]")
-            text = box.inner_text(timeout=2000).split("\n")[0]
+            text = box.inner_text(timeout=2000)
     except PlaywrightError:
         text = ""
+    text = next((line.strip(" \u200b") for line in text.splitlines() if line.strip(" \u200b")), "")  # ipywidgets pads with U+200B
     return f"the {kind} {text.strip()!r}" if text.strip() else f"a {kind}"
 
 
