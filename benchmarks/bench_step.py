@@ -14,7 +14,7 @@ network for --arch, a fresh copy for each), the same batch size, image size and 
   use_simplicial_embeddings=False (on by default in recent versions), its default batch-level
   augmentation on float images already on the device, Adam 3e-4 as in its README.
 
-All heads are the paper's (hidden 4096, output 256) so the three do the same arithmetic.
+All three get the same heads (default: the paper's, hidden 4096, output 256) and backbone, so they do the same arithmetic.
 The three run in one process, alternating (the order rotates each repeat), each repeat
 after its own warm-up steps; the table shows the median over repeats. Peak memory comes
 from one short child process per implementation (RSS of the main process and of its
@@ -61,7 +61,7 @@ from byol_course.train import OptimConfig, autocast_dtype, build_optimizer, reso
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpg-train.zip"
 PEERS = ("lightly", "byol-pytorch")
-HIDDEN, PROJ = 4096, 256  # the paper's heads, for all three
+HIDDEN, PROJ = 4096, 256  # the paper's heads (default for all three; --hidden changes it for all)
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class Ours(Runner):
         self.device, self.bs = device, args.batch_size
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, 3, H, W) uint8
         self.aug = AugmentConfig(image_size=args.image_size, blur=False)  # CIFAR recipes drop blur (lightly too)
-        self.net = BYOLNetworks(NetworkConfig(arch=args.arch, hidden_dim=HIDDEN, proj_dim=PROJ)).to(device)
+        self.net = BYOLNetworks(NetworkConfig(arch=args.arch, hidden_dim=args.hidden, proj_dim=PROJ, convnet_width=args.width)).to(device)
         self.net = self.net.to(memory_format=torch.channels_last)
         self.opt = build_optimizer(self.net, OptimConfig(), self.bs)
         self.amp = autocast_dtype(device, "auto")
@@ -140,14 +140,14 @@ class Lightly(Runner):
         from PIL import Image
 
         self.device, self.update_momentum, self.cosine_schedule = device, update_momentum, cosine_schedule
-        backbone = build_backbone(NetworkConfig(arch=args.arch))
+        backbone = build_backbone(NetworkConfig(arch=args.arch, convnet_width=args.width))
 
         class BYOL(nn.Module):  # lightly's example model, with the paper's head widths
             def __init__(self) -> None:
                 super().__init__()
                 self.backbone = backbone
-                self.projection_head = BYOLProjectionHead(backbone.out_dim, HIDDEN, PROJ)
-                self.prediction_head = BYOLPredictionHead(PROJ, HIDDEN, PROJ)
+                self.projection_head = BYOLProjectionHead(backbone.out_dim, args.hidden, PROJ)
+                self.prediction_head = BYOLPredictionHead(PROJ, args.hidden, PROJ)
                 self.backbone_momentum = copy.deepcopy(self.backbone)
                 self.projection_head_momentum = copy.deepcopy(self.projection_head)
                 deactivate_requires_grad(self.backbone_momentum)
@@ -212,12 +212,12 @@ class ByolPytorch(Runner):
         self.device, self.bs = device, args.batch_size
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
         kwargs: dict[str, Any] = dict(
-            image_size=args.image_size, hidden_layer=-1, projection_size=PROJ, projection_hidden_size=HIDDEN,
+            image_size=args.image_size, hidden_layer=-1, projection_size=PROJ, projection_hidden_size=args.hidden,
             moving_average_decay=0.99, use_momentum=True,
         )
         if "use_simplicial_embeddings" in inspect.signature(BYOL.__init__).parameters:
             kwargs["use_simplicial_embeddings"] = False  # a newer trick, on by default: not paper BYOL
-        self.learner = BYOL(build_backbone(NetworkConfig(arch=args.arch)).to(device), **kwargs).to(device)
+        self.learner = BYOL(build_backbone(NetworkConfig(arch=args.arch, convnet_width=args.width)).to(device), **kwargs).to(device)
         self.opt = torch.optim.Adam(self.learner.parameters(), lr=3e-4)
         self.gen = torch.Generator(device=device).manual_seed(0)
         self.note = "its default batch-level augmentation on float images on the device, Adam"
@@ -285,6 +285,7 @@ def measure(runners: list[Runner], args: argparse.Namespace, device: torch.devic
                 r.step()
             sync(device)
             dt = time.perf_counter() - t0
+            sample_rss()  # before stop(): the workers are still alive
             r.stop()
             rates[r.name].append(args.steps * args.batch_size / dt)
             if device.type == "cuda":
@@ -313,13 +314,38 @@ def peak_rss_in_child(name: str, argv: list[str]) -> dict[str, float] | None:
     return json.loads(last)["self_rss"]
 
 
+def _hwm_mib(pid: int | str = "self") -> float:
+    """Peak RSS (VmHWM) of a process in MiB. Not ru_maxrss: Linux carries that across exec from the parent."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    kib = 1024 if sys.platform == "darwin" else 1  # no /proc (macOS): fall back to ru_maxrss (bytes there)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib / 1024 if pid == "self" else 0.0
+
+
+def _children() -> list[int]:
+    try:
+        return [int(c) for t in Path("/proc/self/task").iterdir() for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+_PEAK = {"main_mib": 0.0, "largest_worker_mib": 0.0}
+
+
+def sample_rss() -> None:
+    """Record the peak RSS of this process and of its largest child (a DataLoader worker) so far."""
+    _PEAK["main_mib"] = max(_PEAK["main_mib"], _hwm_mib())
+    _PEAK["largest_worker_mib"] = max([_PEAK["largest_worker_mib"], *(_hwm_mib(c) for c in _children())])
+
+
 def own_rss() -> dict[str, float]:
-    """Peak RSS of this process and of its largest finished child (DataLoader workers), in MiB."""
-    kib = 1024 if sys.platform == "darwin" else 1  # ru_maxrss: bytes on macOS, KiB on Linux
-    return {
-        "main_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib / 1024,
-        "largest_worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib / 1024,
-    }
+    """Peak RSS of this process and of its largest DataLoader worker, in MiB (a worker's counts pages it shares with the main process)."""
+    sample_rss()
+    return dict(_PEAK)
 
 
 def time_to_accuracy(path: str) -> dict[str, Any] | None:
@@ -353,6 +379,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arch", default=None, help="convnet (CPU default) | resnet18 (GPU default)")
     p.add_argument("--batch-size", type=int, default=None, help="default 256 on CPU, 512 on GPU")
     p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--width", type=int, default=32, help="ConvNet width (32: the package default; 16: the classroom recipe)")
+    p.add_argument("--hidden", type=int, default=HIDDEN, help="head hidden width for all three (4096: paper; 512: classroom)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="lightly's DataLoader workers (default: CPU count)")
     p.add_argument("--peers", default="auto", help="auto (those installed) | all (error if missing) | none | lightly,byol-pytorch")
     p.add_argument("--repeats", type=int, default=5)
@@ -365,6 +393,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--tta-from", default=str(ROOT / "runs" / "demo" / "metrics.json"),
                    help="a demo run's metrics.json for time-to-accuracy (make demo writes it)")
+    p.add_argument("--memory-only", action="store_true", help="only the peak-memory runs; merged into an existing --json")
     p.add_argument("--only", default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help="write the results here ('-' prints one JSON line)")
     args = p.parse_args(argv)
@@ -378,6 +407,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None  # 1, 5, 15 min: was the machine shared?
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -392,6 +422,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         peers, skipped = available_peers(args.peers)
         names = ["byol_course", *peers]
+    if args.memory_only:
+        keep = [a for i, a in enumerate(argv) if a not in ("--memory-only", "--json") and not (i and argv[i - 1] == "--json")]
+        report = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {"results": {}}
+        for name in names:
+            rss = peak_rss_in_child(name, keep)
+            print(f"{name}: peak RSS {rss}")
+            report["results"].setdefault(name, {})["peak_rss_mib"] = rss
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        return report
     images, data_note = load_images(args.data, args.n_images, args.image_size)
     if not quiet:
         print(f"{data_note}; {args.arch}, batch {args.batch_size}, {args.image_size}×{args.image_size}, {device}; "
@@ -419,18 +459,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "hardware": hardware(device),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "load_average_before": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_before": load_before,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "torchvision": version("torchvision"),
                      "byol-course": version("byol-course"), "lightly": version("lightly"), "byol-pytorch": version("byol-pytorch")},
         "setup": {"device": str(device), "arch": args.arch, "batch_size": args.batch_size, "image_size": args.image_size,
-                  "heads": f"{HIDDEN} hidden, {PROJ} out", "lightly_workers": args.workers, "repeats": args.repeats,
+                  "heads": f"{args.hidden} hidden, {PROJ} out", "convnet_width": args.width, "lightly_workers": args.workers, "repeats": args.repeats,
                   "warmup_steps": args.warmup, "timed_steps": args.steps, "data": data_note},
         "results": results,
         "skipped": skipped,
         "time_to_accuracy": time_to_accuracy(args.tta_from),
         "ratios_ours_over": {n: results["byol_course"]["images_per_s"] / results[n]["images_per_s"] for n in results if n != "byol_course"},
     }
-    report["load_average_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    report["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(table(report))
     tta = report["time_to_accuracy"]
     if tta:
@@ -462,7 +502,8 @@ def table(report: dict[str, Any]) -> str:
     for name, r in res.items():
         mem = r.get(mem_key)
         mem_s = "" if mem is None else (f"{mem:.0f}" if isinstance(mem, (int, float)) else
-                                        f"{mem['main_mib']:.0f} main + {mem['largest_worker_mib']:.0f} per worker")
+                                        f"{mem['main_mib']:.0f}" + (f" main, {mem['largest_worker_mib']:.0f} largest worker"
+                                                                     if mem["largest_worker_mib"] else ""))
         lines.append(f"| {name} | {r['images_per_s']:.0f} | {ours / r['images_per_s']:.2f}× | {mem_s} | {r['note']} |")
     return "\n".join(lines)
 
