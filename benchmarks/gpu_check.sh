@@ -6,18 +6,20 @@
 #      (benchmarks/pretrain_timed.py: epoch time and kNN accuracy per epoch);
 #   4. everything in one JSON file (--out).
 #
-#   bash benchmarks/gpu_check.sh [--out FILE] [--data DIR] [--minutes 7] [--wheels DIR]
+#   bash benchmarks/gpu_check.sh [--out FILE] [--data DIR] [--minutes 7] [--wheels DIR] [--tests "PYTEST ARGS"|none]
 #   bash benchmarks/gpu_check.sh --tiny --no-peer-install --peers none   # CPU, tiny sizes: what the tests run
 #
 # --no-peer-install: do not pip-install the peers; they are measured only if benchmarks/.venv
 #   already has them (a machine without a package registry). --peers auto|all|none: which peers
 #   the step benchmark runs (default auto: those installed). --wheels DIR: install them offline
 #   from wheels downloaded beforehand (pip download -r benchmarks/requirements.txt -d DIR).
+# --tests: what step 1 runs (default: tests -m "not slow", about 2 min; none skips it, e.g. to fit a
+#   10-minute limit per command: run the tests in one call and the rest in another).
 # --data: a folder with cifar10-jpg-{train,test}.zip, or with train/ and test/ class folders
 #   (default ../shared/data; the generated embedded dataset when it is absent).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=benchmarks/results/gpu_check.json; DATA=../shared/data; MINUTES=7; TINY=0; INSTALL=1; WHEELS=""; PEERS=auto
+OUT=benchmarks/results/gpu_check.json; DATA=../shared/data; MINUTES=7; TINY=0; INSTALL=1; WHEELS=""; PEERS=auto; TESTS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift 2 ;;
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
     --minutes) MINUTES=$2; shift 2 ;;
     --wheels) WHEELS=$2; shift 2 ;;
     --peers) PEERS=$2; shift 2 ;;
+    --tests) TESTS=$2; shift 2 ;;
     --tiny) TINY=1; shift ;;
     --no-peer-install) INSTALL=0; shift ;;
     *) echo "gpu_check.sh: unknown option $1 (see the header of this script)" >&2; exit 2 ;;
@@ -42,14 +45,18 @@ fi
 BENCH_PY=$PY; [ -x benchmarks/.venv/bin/python ] && benchmarks/.venv/bin/python -c 'import byol_course' 2>/dev/null && BENCH_PY=benchmarks/.venv/bin/python
 
 if [ "$TINY" = 1 ]; then
-  DEVICE=cpu; TESTS="tests/test_objective.py"; STEP_ARGS="--tiny --device cpu --no-memory"; PRE_ARGS="--tiny --device cpu"
+  TESTS=${TESTS:-tests/test_objective.py}; STEP_ARGS="--tiny --device cpu --no-memory"; PRE_ARGS="--tiny --device cpu"
 else
-  DEVICE=auto; TESTS="tests"; STEP_ARGS="--device cuda --workers 2"; PRE_ARGS="--device auto"
+  TESTS=${TESTS:-'tests -m "not slow"'}; STEP_ARGS="--device cuda --workers 2"; PRE_ARGS="--device auto"
 fi
 
 note "1/3 unit tests ($TESTS)"
 t0=$(date +%s)
-"$PY" -m pytest -q -p no:cacheprovider $TESTS > "$TMP/tests.log" 2>&1; TESTS_RC=$?
+if [ "$TESTS" = none ]; then
+  echo "skipped (--tests none)" > "$TMP/tests.log"; TESTS_RC=0
+else
+  eval "\"\$PY\" -m pytest -q -p no:cacheprovider $TESTS" > "$TMP/tests.log" 2>&1; TESTS_RC=$?
+fi
 tail -3 "$TMP/tests.log"
 TESTS_SECONDS=$(( $(date +%s) - t0 ))
 
