@@ -164,10 +164,10 @@ class LabSizes:
 
 def lab_config(mode: str = "classroom") -> tuple[RunConfig, LabSizes]:
     """The baseline recipe and data sizes for a run mode ('smoke' | 'classroom' | 'full')."""
-    if mode == "full":  # a CUDA GPU: CIFAR-10, ResNet-18 (sizes not yet measured on a GPU)
+    if mode == "full":  # a CUDA GPU: CIFAR-10, ResNet-18 (not yet timed on a GPU)
         cfg = gpu_config("cifar10")
-        cfg.train.epochs = 20
-        return cfg, LabSizes(train_images=50_000, bank_images=10_000, test_images=5_000)
+        cfg.train.epochs = 10
+        return cfg, LabSizes(train_images=25_000, bank_images=10_000, test_images=5_000)
     cfg = classroom_config("embedded")
     cfg.train.log_every = 25
     if mode == "smoke":
@@ -278,8 +278,22 @@ def projection_2d(net: BYOLNetworks, cfg: RunConfig, images: torch.Tensor) -> li
     return (zc @ v[:2].T).tolist()  # (N, 2)
 
 
+def _init_linear(cfg: RunConfig, data: LabData, init: BYOLNetworks | None = None) -> float:
+    """Linear-probe accuracy of the untrained network (the seeded initialisation pretrain starts from)."""
+    if init is None:
+        torch.manual_seed(cfg.train.seed)
+        init = BYOLNetworks(cfg.network).to(resolve_device(cfg.train.device))
+    bank = extract_features(init.online_backbone, data.bank, cfg.augment)
+    test = extract_features(init.online_backbone, data.test, cfg.augment)
+    return linear_probe(bank, data.bank_labels, test, data.test_labels, seed=cfg.train.seed)["top1"]
+
+
 def _cache_dir(cache: Path, name: str, key: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")[:40] or "run"
+    """cache/<name>-<key>; an existing folder with the same key is reused whatever its name."""
+    found = sorted(cache.glob(f"*-{key}")) if cache.exists() else []
+    if found:
+        return found[0]
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in name).strip("-")[:40] or "run"
     return cache / f"{safe}-{key}"
 
 
@@ -308,6 +322,9 @@ def run_experiment(
             net, _ = load_networks(state)
             result["projection_2d"] = projection_2d(net.to(resolve_device(cfg.train.device)), cfg, data.test)
             _atomic_write_text(json.dumps(result), result_path)
+        if "init_linear_top1" not in result:  # a result from before it was recorded
+            result["init_linear_top1"] = _init_linear(cfg, data)
+            _atomic_write_text(json.dumps(result), result_path)
         if not umap or result.get("umap") is not None:
             result["cached"] = True
             return result
@@ -316,6 +333,7 @@ def run_experiment(
     device = resolve_device(cfg.train.device)
     init = BYOLNetworks(cfg.network).to(device)
     first, _ = _measure(init, cfg, data)
+    init_linear = _init_linear(cfg, data, init)
     del init
 
     def eval_fn(net: BYOLNetworks, epoch: int) -> dict[str, Any]:
@@ -344,6 +362,7 @@ def run_experiment(
         "history": [init_record, *history],
         "final": final,
         "init_spectrum": first["spectrum"],
+        "init_linear_top1": init_linear,
         "hardware": hardware(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
@@ -426,7 +445,7 @@ def _summary(r: dict[str, Any]) -> str:
 def results_table(results: Sequence[dict[str, Any]], markdown: bool = True) -> str:
     """One row per run: final metrics, verdict, and the paper's number for the same change."""
     head = [
-        "experiment", "loss", "std (1/√d)", "eff. rank", "cos pos", "cos rand", "kNN", "linear", "verdict", "published", "source",
+        "experiment", "loss", "std (1/√d)", "eff. rank", "cos pos", "cos rand", "kNN (init)", "linear (init)", "verdict", "published", "source",
     ]
     rows = []
     for r in results:
@@ -440,8 +459,8 @@ def results_table(results: Sequence[dict[str, Any]], markdown: bool = True) -> s
                 f"{f['effective_rank']:.1f}",
                 f"{f['positive_cosine']:.2f}",
                 f"{f['negative_cosine']:.2f}",
-                f"{f['knn_top1']:.1%}",
-                f"{f['linear_top1']:.1%}",
+                f"{f['knn_top1']:.1%} ({r['history'][0]['knn_top1']:.1%})",
+                f"{f['linear_top1']:.1%}" + (f" ({r['init_linear_top1']:.1%})" if "init_linear_top1" in r else ""),
                 verdict(r),
                 exp.paper if exp else "—",
                 exp.source if exp else "your own combination",
