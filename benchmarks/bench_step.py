@@ -469,9 +469,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "skipped": skipped,
         "time_to_accuracy": time_to_accuracy(args.tta_from),
         "ratios_ours_over": {n: results["byol_course"]["images_per_s"] / results[n]["images_per_s"] for n in results if n != "byol_course"},
+        # the ratio within each repeat (the implementations ran back to back), then its median: steadier under changing load
+        "ratios_ours_over_per_repeat": {
+            n: [a / b for a, b in zip(results["byol_course"]["images_per_s_repeats"], results[n]["images_per_s_repeats"])]
+            for n in results if n != "byol_course"
+        },
     }
     report["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(table(report))
+    for n, r in report["ratios_ours_over_per_repeat"].items():
+        print(f"ours / {n} per repeat: {', '.join(f'{x:.2f}' for x in r)} (median {statistics.median(r):.2f})")
     tta = report["time_to_accuracy"]
     if tta:
         print(f"time to accuracy ({tta['source']}): {tta['dataset']}, {tta['arch']}, kNN {tta['knn_top1']:.1%} after "
