@@ -89,7 +89,7 @@ def load_images(source: str, n: int, size: int = 32) -> tuple[np.ndarray, str]:
     return images.permute(0, 2, 3, 1).numpy().copy(), f"embedded (generated, {n} images)"
 
 
-# --- the three implementations: each returns (step function, teardown), run after setup --------
+# --- the three implementations ---------------------------------------------------------------
 
 
 class Runner:
