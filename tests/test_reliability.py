@@ -100,10 +100,20 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, 
     return code, captured.out, captured.err
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when pytest itself runs in the background.
+
+    A shell starts background jobs (`cmd &`, nohup) with SIGINT ignored, children inherit that,
+    and Python then installs no KeyboardInterrupt handler: the SIGINT tests would see a process
+    that ignores Ctrl-C. A student's terminal never does this; CI runners may.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(argv: list[str], log: Path, pause: tuple[Path, str] | None = None) -> subprocess.Popen:
     cmd = [sys.executable, str(HELPER), str(pause[0]), pause[1], "--", *argv] if pause else [sys.executable, "-m", "byol_course", *argv]
     with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
-        return subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV)
+        return subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV, preexec_fn=_default_sigint)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
