@@ -252,13 +252,17 @@ def load_lab_data(cfg: RunConfig, sizes: LabSizes) -> LabData:
     )
 
 
-def _measure(net: BYOLNetworks, cfg: RunConfig, data: LabData) -> tuple[dict[str, Any], torch.Tensor]:
-    """The per-epoch record: kNN accuracy plus collapse metrics; also returns the test features."""
+def _measure(net: BYOLNetworks, cfg: RunConfig, data: LabData) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
+    """The per-epoch record (kNN accuracy plus collapse metrics), and the bank and test features it used."""
     bank = extract_features(net.online_backbone, data.bank, cfg.augment)
     test = extract_features(net.online_backbone, data.test, cfg.augment)
     m = collapse_metrics(net, data.test, cfg, seed=cfg.train.seed, max_images=data.test.shape[0])
     m["knn_top1"] = knn_accuracy(bank, data.bank_labels, test, data.test_labels, k=min(200, bank.shape[0]))
-    return m, test
+    return m, bank, test
+
+
+def _linear(bank: torch.Tensor, test: torch.Tensor, data: LabData, seed: int) -> float:
+    return linear_probe(bank, data.bank_labels, test, data.test_labels, seed=seed)["top1"]
 
 
 @torch.no_grad()
@@ -278,14 +282,13 @@ def projection_2d(net: BYOLNetworks, cfg: RunConfig, images: torch.Tensor) -> li
     return (zc @ v[:2].T).tolist()  # (N, 2)
 
 
-def _init_linear(cfg: RunConfig, data: LabData, init: BYOLNetworks | None = None) -> float:
+def _init_linear(cfg: RunConfig, data: LabData) -> float:
     """Linear-probe accuracy of the untrained network (the seeded initialisation pretrain starts from)."""
-    if init is None:
-        torch.manual_seed(cfg.train.seed)
-        init = BYOLNetworks(cfg.network).to(resolve_device(cfg.train.device))
+    torch.manual_seed(cfg.train.seed)
+    init = BYOLNetworks(cfg.network).to(resolve_device(cfg.train.device))
     bank = extract_features(init.online_backbone, data.bank, cfg.augment)
     test = extract_features(init.online_backbone, data.test, cfg.augment)
-    return linear_probe(bank, data.bank_labels, test, data.test_labels, seed=cfg.train.seed)["top1"]
+    return _linear(bank, test, data, cfg.train.seed)
 
 
 def _cache_dir(cache: Path, name: str, key: str) -> Path:
@@ -332,12 +335,15 @@ def run_experiment(
     torch.manual_seed(cfg.train.seed)  # the same initial weights pretrain() will build
     device = resolve_device(cfg.train.device)
     init = BYOLNetworks(cfg.network).to(device)
-    first, _ = _measure(init, cfg, data)
-    init_linear = _init_linear(cfg, data, init)
+    first, init_bank, init_test = _measure(init, cfg, data)
+    init_linear = _linear(init_bank, init_test, data, cfg.train.seed)
     del init
+    last: dict[int, tuple] = {}  # the last epoch's measurement, reused as the final one
 
     def eval_fn(net: BYOLNetworks, epoch: int) -> dict[str, Any]:
-        m, _ = _measure(net, cfg, data)
+        m, bank, test = _measure(net, cfg, data)
+        last.clear()
+        last[epoch] = (dict(m), bank, test)
         m.pop("spectrum")
         return m
 
@@ -347,9 +353,8 @@ def run_experiment(
         print(f"[{name}] training {cfg.train.epochs} epochs on {data.train.shape[0]} images ({folder})")
     resume = (folder / "checkpoint.pt").exists()  # an interrupted run continues
     net, history = pretrain(cfg, folder, resume=resume, train_images=data.train, eval_fn=eval_fn, progress=progress)
-    final, test_features = _measure(net, cfg, data)
-    bank = extract_features(net.online_backbone, data.bank, cfg.augment)
-    final["linear_top1"] = linear_probe(bank, data.bank_labels, test_features, data.test_labels, seed=cfg.train.seed)["top1"]
+    final, bank, test_features = last[cfg.train.epochs] if cfg.train.epochs in last else _measure(net, cfg, data)
+    final["linear_top1"] = _linear(bank, test_features, data, cfg.train.seed)
     init_record = {"epoch": 0, **{k: v for k, v in first.items() if k != "spectrum"}}
     result: dict[str, Any] = {
         "name": name,
