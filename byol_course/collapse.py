@@ -42,8 +42,6 @@ from .train import (
     _atomic_write_text,
     classroom_config,
     gpu_config,
-    load_checkpoint,
-    load_networks,
     pretrain,
     resolve_device,
 )
@@ -72,7 +70,7 @@ __all__ = [
     "LabSizes",
 ]
 
-LAB_VERSION = 1  # bump when what a run records changes: old cache entries are then ignored
+LAB_VERSION = 2  # bump when what a run records changes: old cache entries are then ignored (2: projections, init probe)
 
 
 @dataclass(frozen=True)
@@ -282,15 +280,6 @@ def projection_2d(net: BYOLNetworks, cfg: RunConfig, images: torch.Tensor) -> li
     return (zc @ v[:2].T).tolist()  # (N, 2)
 
 
-def _init_linear(cfg: RunConfig, data: LabData) -> float:
-    """Linear-probe accuracy of the untrained network (the seeded initialisation pretrain starts from)."""
-    torch.manual_seed(cfg.train.seed)
-    init = BYOLNetworks(cfg.network).to(resolve_device(cfg.train.device))
-    bank = extract_features(init.online_backbone, data.bank, cfg.augment)
-    test = extract_features(init.online_backbone, data.test, cfg.augment)
-    return _linear(bank, test, data, cfg.train.seed)
-
-
 def _cache_dir(cache: Path, name: str, key: str) -> Path:
     """cache/<name>-<key>; an existing folder with the same key is reused whatever its name."""
     found = sorted(cache.glob(f"*-{key}")) if cache.exists() else []
@@ -320,14 +309,6 @@ def run_experiment(
     result_path = folder / "result.json"
     if result_path.exists():
         result = json.loads(result_path.read_text())
-        if "projection_2d" not in result and (folder / "checkpoint.pt").exists():  # a result from before it was recorded
-            state = load_checkpoint(folder / "checkpoint.pt")
-            net, _ = load_networks(state)
-            result["projection_2d"] = projection_2d(net.to(resolve_device(cfg.train.device)), cfg, data.test)
-            _atomic_write_text(json.dumps(result), result_path)
-        if "init_linear_top1" not in result:  # a result from before it was recorded
-            result["init_linear_top1"] = _init_linear(cfg, data)
-            _atomic_write_text(json.dumps(result), result_path)
         if not umap or result.get("umap") is not None:
             result["cached"] = True
             return result
@@ -413,8 +394,7 @@ def run_lab(
         cfg = experiment_config(name, base)
         r = run_experiment(name, cfg, data, sizes, cache, progress=progress, umap=umap)
         if progress:
-            how = "from cache" if r["cached"] else f"{r['seconds']:.0f} s"
-            print(f"[{i + 1}/{len(names)}] {name}: {_summary(r)} ({how})")
+            print(f"[{i + 1}/{len(names)}] {name}: {_summary(r)}")
         results.append(r)
     return results
 
@@ -441,9 +421,10 @@ def verdict(result: dict[str, Any]) -> str:
 
 def _summary(r: dict[str, Any]) -> str:
     f = r["final"]
+    how = "from cache" if r.get("cached") else f"{r['seconds']:.0f} s"
     return (
         f"std {f['embedding_std']:.4f}, rank {f['effective_rank']:.1f}, kNN {f['knn_top1']:.1%}, "
-        f"linear {f['linear_top1']:.1%} → {verdict(r)}"
+        f"linear {f['linear_top1']:.1%} → {verdict(r)} ({how})"
     )
 
 
@@ -616,8 +597,7 @@ class LabPanel:
         )
         result = run_experiment(name, cfg, self.data, self.sizes, self.cache, label=name)
         self.results = [r for r in self.results if r["key"] != result["key"]] + [result]
-        how = "from cache" if result["cached"] else f"{result['seconds']:.0f} s"
-        print(f"{name}: {_summary(result)} ({how})")
+        print(f"{name}: {_summary(result)}")
         if show:
             import matplotlib.pyplot as plt
             from IPython.display import Markdown, display
