@@ -30,7 +30,8 @@ import torch.nn as nn
 from bench_step import HIDDEN, PROJ, hardware, load_images, version
 from byol_course.augment import AugmentConfig, make_views
 from byol_course.networks import BYOLNetworks, NetworkConfig, build_backbone
-from byol_course.objective import ema_update_, symmetric_loss
+from byol_course.ema import ema_update_
+from byol_course.objective import symmetric_loss
 from byol_course.train import OptimConfig, build_optimizer
 
 

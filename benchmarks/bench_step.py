@@ -55,7 +55,7 @@ import torch.nn as nn
 
 from byol_course.augment import AugmentConfig
 from byol_course.networks import BYOLNetworks, NetworkConfig, build_backbone
-from byol_course.objective import tau_schedule
+from byol_course.ema import tau_schedule
 from byol_course.train import OptimConfig, autocast_dtype, build_optimizer, resolve_device, train_step
 
 ROOT = Path(__file__).resolve().parents[1]

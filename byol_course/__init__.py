@@ -5,7 +5,8 @@ One module per chapter of the course:
     embedded   the procedurally generated default dataset
     augment    BYOL's two asymmetric view pipelines, per-sample and batched
     networks   ResNet-18 (CIFAR form), ResNet-50, a small ConvNet, MLP heads
-    objective  the BYOL loss, the EMA target update and the tau schedule
+    objective  the BYOL loss, symmetrised over the two views
+    ema        the EMA target update and the tau schedule
     train      the training step, optimisers, schedules, checkpoints, the loop
     evaluate   kNN, linear probe, collapse metrics
     visualize  UMAP, augmentation grids, curves, spectra

@@ -12,7 +12,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .objective import byol_loss, ema_update_
+from .ema import ema_update_
+from .objective import byol_loss
 
 __all__ = ["check_solarize", "check_projector", "check_loss", "check_ema"]
 

@@ -4,7 +4,7 @@
     target:  image -> backbone f_ξ -> y -> projector g_ξ -> z          (no predictor)
 
 The target has the online network's architecture and starts as an exact copy; it is never
-trained by gradients, only moved towards the online weights by an EMA (see `objective`).
+trained by gradients, only moved towards the online weights by an EMA (see `ema`).
 
 Backbones:
 - `resnet18` in its CIFAR form: 3×3 stride-1 stem, no max-pool (32×32 inputs keep their

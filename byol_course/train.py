@@ -27,7 +27,8 @@ from . import distributed
 from ._atomic import WriteError, atomic_path, remove_partial_writes
 from .augment import AugmentConfig, ViewConfig, make_views
 from .networks import BYOLNetworks, NetworkConfig
-from .objective import ema_update_, symmetric_loss, tau_schedule
+from .ema import ema_update_, tau_schedule
+from .objective import symmetric_loss
 
 if TYPE_CHECKING:
     from .stream import ImageStream

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from byol_course import exercises
 from byol_course.networks import MLPHead
-from byol_course.objective import byol_loss, ema_update_
+from byol_course.ema import ema_update_
+from byol_course.objective import byol_loss
 
 
 def _not_written(*args):

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from byol_course.augment import AugmentConfig
 from byol_course.networks import BYOLNetworks, NetworkConfig
-from byol_course.objective import byol_loss, ema_update_, symmetric_loss, tau_schedule
+from byol_course.ema import ema_update_, tau_schedule
+from byol_course.objective import byol_loss, symmetric_loss
 from byol_course.train import LARS, OptimConfig, build_optimizer, lr_at, train_step
 
 

@@ -15,7 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from byol_course.objective import byol_loss, ema_update_, symmetric_loss
+from byol_course.ema import ema_update_
+from byol_course.objective import byol_loss, symmetric_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -181,7 +181,7 @@ def test_batch_larger_than_dataset(tmp_path: Path, images: torch.Tensor) -> None
 
 def test_loop_tau_schedule_spans_the_whole_run(tmp_path: Path, images: torch.Tensor) -> None:
     """The loop's τ rises from τ_base to ~1 over the *whole* run (solo-learn #248 shipped a wrong max_steps)."""
-    from byol_course.objective import tau_schedule
+    from byol_course.ema import tau_schedule
 
     cfg = tiny_config(epochs=3, tau_base=0.9)
     _, history = pretrain(cfg, tmp_path, train_images=images, progress=False)
