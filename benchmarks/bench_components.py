@@ -32,7 +32,7 @@ from byol_course.augment import AugmentConfig, make_views
 from byol_course.networks import BYOLNetworks, NetworkConfig, build_backbone
 from byol_course.ema import ema_update_
 from byol_course.objective import symmetric_loss
-from byol_course.train import OptimConfig, build_optimizer
+from byol_course.optim import OptimConfig, build_optimizer
 
 
 def main() -> None:

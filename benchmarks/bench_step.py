@@ -56,7 +56,9 @@ import torch.nn as nn
 from byol_course.augment import AugmentConfig
 from byol_course.networks import BYOLNetworks, NetworkConfig, build_backbone
 from byol_course.ema import tau_schedule
-from byol_course.train import OptimConfig, autocast_dtype, build_optimizer, resolve_device, train_step
+from byol_course.device import Precision, resolve_device
+from byol_course.optim import OptimConfig, build_optimizer
+from byol_course.train import Views, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpg-train.zip"
@@ -115,16 +117,16 @@ class Ours(Runner):
         self.net = BYOLNetworks(NetworkConfig(arch=args.arch, hidden_dim=args.hidden, proj_dim=PROJ, convnet_width=args.width)).to(device)
         self.net = self.net.to(memory_format=torch.channels_last)
         self.opt = build_optimizer(self.net, OptimConfig(), self.bs)
-        self.amp = autocast_dtype(device, "auto")
-        self.scaler = torch.amp.GradScaler(device.type) if self.amp == torch.float16 else None
+        self.precision = Precision(device, "auto")
         self.gen = torch.Generator(device=device).manual_seed(0)
+        self.views = Views(self.aug, [self.gen], channels_last=True)
         self.k = 0
-        self.note += f", autocast {str(self.amp).replace('torch.', '') if self.amp else 'off (fp32)'}, channels_last"
+        self.note += f", autocast {self.precision.name if self.precision.dtype else 'off (fp32)'}, channels_last"
 
     def step(self) -> None:
         idx = torch.randint(self.images.shape[0], (self.bs,), device=self.device, generator=self.gen)
         tau = tau_schedule(self.k, 10_000, 0.99)
-        train_step(self.net, self.opt, self.images[idx], self.aug, tau, self.gen, self.amp, self.scaler, True, True)
+        train_step(self.net, self.opt, self.images[idx], self.views, tau, precision=self.precision)
         self.k += 1
 
 

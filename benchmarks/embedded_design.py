@@ -41,7 +41,8 @@ def run_variant(args: tuple) -> dict:
     from byol_course.embedded import generate
     from byol_course.evaluate import extract_features, knn_accuracy, linear_probe
     from byol_course.networks import BYOLNetworks
-    from byol_course.train import classroom_config, pretrain
+    from byol_course.config import classroom_config
+    from byol_course.train import pretrain
 
     cfg = classroom_config()
     cfg.train.epochs = epochs

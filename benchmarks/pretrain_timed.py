@@ -31,7 +31,9 @@ import torch
 from byol_course.data import Dataset, load_dataset
 from byol_course.evaluate import extract_features, knn_accuracy
 from byol_course.report import hardware
-from byol_course.train import classroom_config, gpu_config, pretrain, resolve_device
+from byol_course.config import classroom_config, gpu_config
+from byol_course.device import resolve_device
+from byol_course.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -43,7 +43,8 @@ def _add_run_args(p: argparse.ArgumentParser, epochs_default: int | None) -> Non
 
 def _config_from_args(args: argparse.Namespace, classroom: bool = False):
     """The recipe (classroom on CPU or when asked, GPU otherwise), then the user's overrides."""
-    from .train import check_config, classroom_config, gpu_config, resolve_device
+    from .config import check_config, classroom_config, gpu_config
+    from .device import resolve_device
 
     device = resolve_device(args.device)
     use_gpu_recipe = device.type == "cuda" and not classroom and args.arch != "convnet"
@@ -76,7 +77,7 @@ def _train_and_report(args: argparse.Namespace, cfg, out: Path, baselines: bool,
     args.out = str(out)  # for the Ctrl-C message
     progress = not args.no_progress
     if not evaluate:
-        train = load_train_split(cfg)
+        train, cfg = load_train_split(cfg)
         _, history = pretrain(
             cfg, out, resume=args.resume, override_config=args.override_config, train_images=train.images, progress=progress
         )
@@ -87,7 +88,8 @@ def _train_and_report(args: argparse.Namespace, cfg, out: Path, baselines: bool,
     if args.override_config:
         # run_and_report has no override: train here, then it resumes the finished run and only evaluates
         # (so its pretrain_seconds is ~0; each epoch's wall_seconds in the history stays right)
-        pretrain(cfg, out, resume=True, override_config=True, train_images=load_train_split(cfg).images, progress=progress)
+        train, normalised = load_train_split(cfg)
+        pretrain(normalised, out, resume=True, override_config=True, train_images=train.images, progress=progress)
     run_and_report(cfg, out, resume=args.resume, progress=progress, baselines=baselines)
 
 
@@ -115,7 +117,7 @@ def _pretrain_distributed(args: argparse.Namespace, cfg, out: Path) -> int:
     init_from_env(args.device)
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
-        train = load_train_split(cfg)
+        train, cfg = load_train_split(cfg)
         _, history = pretrain(
             cfg, out, resume=args.resume, override_config=args.override_config, train_images=train.images,
             progress=not args.no_progress,
@@ -161,7 +163,7 @@ def cmd_collapse(args: argparse.Namespace) -> int:
         base.train.epochs = args.epochs
     base.train.device, base.train.seed = args.device, args.seed
     out = Path(args.out)
-    data = collapse.load_lab_data(base, sizes)  # once for all runs; sets base's normalisation
+    data = collapse.load_lab_data(base, sizes)  # once for all runs
     results = collapse.run_lab(names, cache=out / "cache", progress=not args.no_progress, base=base, sizes=sizes, data=data)
     paths = collapse.write_report(results, out, data)
     print("\n" + collapse.results_table(results, markdown=False))
@@ -239,7 +241,7 @@ def _interrupted(args: argparse.Namespace) -> str:
     """The one line printed after Ctrl-C: what is saved and how to continue."""
     if args.func not in (cmd_pretrain, cmd_demo):
         return "Interrupted."
-    from .train import CHECKPOINT, load_checkpoint
+    from .checkpoint import CHECKPOINT, load_checkpoint
 
     ckpt = Path(args.out or ".") / CHECKPOINT
     if not args.out or not ckpt.exists():
@@ -263,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors become one sentence on stderr and exit code 1 (130 on Ctrl-C)."""
     import torch
 
+    from .checkpoint import CheckpointError
+    from .lock import RunLocked
     from .data import DatasetError
-    from .train import CheckpointError, TrainingDiverged
+    from .train import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     from .distributed import launched_by_torchrun
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        except (DatasetError, CheckpointError, TrainingDiverged, ValueError, OSError) as e:
+        except (DatasetError, CheckpointError, TrainingDiverged, RunLocked, ValueError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
 

@@ -38,6 +38,8 @@ __all__ = [
     "solarize",
     "make_view",
     "make_views",
+    "normalize",
+    "classroom_augment",
 ]
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale
@@ -314,3 +316,18 @@ def normalize(images: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
     m = torch.tensor(cfg.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     s = torch.tensor(cfg.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - m) / s
+
+
+def classroom_augment() -> AugmentConfig:
+    """The classroom recipe's views (measured choices: data/README.md, benchmarks/embedded_design.py).
+
+    Crops of 20–100% of the area (32×32 images lose the object in 8% crops); hue jitter 0.5, the
+    whole colour circle (with the paper's 0.1 the image's hue survives into both views and is
+    learned instead of shape); no blur, as CIFAR-scale recipes (solo-learn, lightly).
+    """
+    view = dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4, saturation=0.2, hue=0.5)
+    return AugmentConfig(
+        view1=ViewConfig(**view, blur_p=1.0, solarize_p=0.0),
+        view2=ViewConfig(**view, blur_p=0.1, solarize_p=0.2),
+        blur=False,
+    )

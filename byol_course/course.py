@@ -12,12 +12,12 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-__all__ = ["REPO_URL", "mode", "pick", "in_colab", "setup", "runs_dir", "train_or_resume"]
+__all__ = ["REPO_URL", "mode", "pick", "in_colab", "setup", "runs_dir"]
 
 REPO_URL = "https://github.com/byol-course/byol-course"  # the Colab set-up cells install from here
 
@@ -70,56 +70,3 @@ def runs_dir(name: str, drive: bool = True) -> Path:
             gdrive.mount("/content/drive")
         return DRIVE_RUNS / name
     return Path("runs") / name
-
-
-def train_or_resume(
-    cfg: Any,
-    run_dir: str | Path,
-    train_images: torch.Tensor,
-    eval_fn: Callable[..., dict[str, float]] | None = None,
-    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
-    fresh: bool = False,
-    progress: bool = True,
-) -> tuple[Any, list[dict[str, Any]], str]:
-    """Load run_dir's finished run, continue an unfinished one, or train from the start.
-
-    Returns (networks, history, what happened: "loaded" | "resumed" | "trained"). A checkpoint
-    with another recipe is replaced (the message says so); fresh=True always starts over.
-    A run is "the same" when its saved config equals cfg's (logging settings included).
-    """
-    from .train import CHECKPOINT, CheckpointError, load_checkpoint, load_networks, pretrain
-
-    run_dir = Path(run_dir)
-    ckpt = run_dir / CHECKPOINT
-    state = None
-    if ckpt.exists() and not fresh:
-        try:
-            state = load_checkpoint(ckpt, map_location="cpu")
-        except CheckpointError as e:
-            print(f"cannot use {ckpt} ({e}); training from the start")
-    same = state is not None and state.get("config") == cfg.to_dict()
-    if same and state["epoch"] >= cfg.train.epochs:
-        net, _ = load_networks(state)
-        net = net.to(_device_of(cfg))
-        if on_epoch_end is not None:
-            for record in state["history"]:
-                on_epoch_end(record)
-        print(f"loaded the finished run in {ckpt}: {state['epoch']} epochs")
-        return net, list(state["history"]), "loaded"
-    if same:
-        print(f"resuming {ckpt} after epoch {state['epoch']} of {cfg.train.epochs}")
-        if on_epoch_end is not None:
-            for record in state["history"]:
-                on_epoch_end(record)
-    elif state is not None:
-        print(f"{ckpt} holds a run with another recipe; training from the start in its place")
-    net, history = pretrain(
-        cfg, run_dir, resume=same, train_images=train_images, eval_fn=eval_fn, on_epoch_end=on_epoch_end, progress=progress
-    )
-    return net, history, "resumed" if same else "trained"
-
-
-def _device_of(cfg: Any) -> torch.device:
-    from .train import resolve_device
-
-    return resolve_device(cfg.train.device)

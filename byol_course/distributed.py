@@ -117,9 +117,13 @@ def check_batch(batch_size: int, ranks: Ranks) -> None:
         )
 
 
-def run_record(batch_size: int, peak: float, base_lr: float, scaled: bool, ranks: Ranks) -> dict[str, Any]:
-    """What config.json states about a multi-rank run: world size, global and per-rank batch, the lr rule."""
-    rule = f"{base_lr:g} × {batch_size} / 256 = {peak:g}" if scaled else f"{peak:g} (not scaled by batch)"
+def run_record(batch_size: int, peak: float, optim: Any, ranks: Ranks) -> dict[str, Any]:
+    """What config.json states about a multi-rank run: world size, global and per-rank batch, the lr rule.
+
+    optim: the run's optim.OptimConfig (its base_lr and scale_lr_by_batch).
+    """
+    scaled = optim.scale_lr_by_batch
+    rule = f"{optim.base_lr:g} × {batch_size} / 256 = {peak:g}" if scaled else f"{peak:g} (not scaled by batch)"
     return {
         "world_size": ranks.world_size,
         "backend": dist.get_backend() if ranks.distributed else None,
@@ -265,25 +269,27 @@ def rank_seed(seed: int, epoch: int, rank: int) -> int:
 
 def epoch_generators(
     gen: torch.Generator, seed: int, epoch: int, ranks: Ranks, device: torch.device
-) -> torch.Generator | list[torch.Generator]:
-    """The augmentation randomness of an epoch.
+) -> list[torch.Generator]:
+    """The augmentation randomness of an epoch: one generator per slice of the batch this process augments.
 
-    One process: `gen` itself, one stream over the whole run (as before). DDP: this rank's
-    generator, seeded from (seed, epoch, rank). Simulated ranks: the list of every rank's.
+    One process: [gen], one stream over the whole run. DDP: [this rank's generator], seeded from
+    (seed, epoch, rank). Simulated ranks: every rank's, in rank order.
     """
     if ranks.world_size == 1:
-        return gen
+        return [gen]
 
     def make(rank: int) -> torch.Generator:
         return torch.Generator(device=device).manual_seed(rank_seed(seed, epoch, rank))
 
-    return [make(r) for r in range(ranks.world_size)] if ranks.simulated else make(ranks.rank)
+    return [make(r) for r in range(ranks.world_size)] if ranks.simulated else [make(ranks.rank)]
 
 
 def sharded_views(
     images: torch.Tensor, aug: AugmentConfig, generators: list[torch.Generator]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """make_views on equal slices of the batch, slice r with generators[r]: the views N ranks would make."""
+    if len(generators) == 1:
+        return make_views(images, aug, generators[0])
     pairs = [make_views(chunk, aug, g) for chunk, g in zip(images.chunk(len(generators)), generators)]
     return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])  # (B, 3, S, S) each
 

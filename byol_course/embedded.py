@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 __all__ = ["CLASSES", "generate", "load_embedded", "SPLIT_SIZES"]
 

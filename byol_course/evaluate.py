@@ -1,4 +1,4 @@
-"""Chapter 7 — how good is the representation, and has it collapsed?
+"""Chapters 5 and 8 — how good is the representation, and has it collapsed?
 
 - kNN: weighted k-nearest neighbours on cosine similarity (k = 200, temperature 0.1, as in
   Wu et al. 2018 and the lightly / solo-learn CIFAR benchmarks).
@@ -9,18 +9,22 @@
   singular-value spectrum.
 
 Features come from the *online* backbone (evaluating the target instead is a bug lightly
-shipped, #1471).
+shipped, #1471). `Monitor` is what the training loop watches after each epoch (chapter 5);
+chapter 8 opens up the kNN classifier and the linear probe.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .augment import AugmentConfig, normalize
+from .augment import AugmentConfig, make_views, normalize
+from .networks import BYOLNetworks
 
 __all__ = [
     "extract_features",
@@ -31,7 +35,22 @@ __all__ = [
     "effective_rank",
     "singular_values",
     "pair_cosines",
+    "eval_mode",
+    "collapse_metrics",
+    "Monitor",
 ]
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with module in eval mode (BatchNorm uses its running statistics), then restore its mode."""
+    modes = [m.training for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in zip(module.modules(), modes):
+            m.training = mode
 
 
 @torch.no_grad()
@@ -39,14 +58,12 @@ def extract_features(
     encoder: nn.Module, images: torch.Tensor, aug: AugmentConfig, batch_size: int = 512, device: torch.device | str | None = None
 ) -> torch.Tensor:
     """Encode uint8 images (N, 3, H, W) in eval mode -> float32 features (N, d) on the CPU."""
-    was_training = encoder.training
-    encoder.eval()
     device = device or next(encoder.parameters()).device
     out = []
-    for i in range(0, images.shape[0], batch_size):
-        x = normalize(images[i : i + batch_size].to(device), aug)  # (b, 3, S, S)
-        out.append(encoder(x).float().cpu())  # (b, d)
-    encoder.train(was_training)
+    with eval_mode(encoder):
+        for i in range(0, images.shape[0], batch_size):
+            x = normalize(images[i : i + batch_size].to(device), aug)  # (b, 3, S, S)
+            out.append(encoder(x).float().cpu())  # (b, d)
     return torch.cat(out)
 
 
@@ -163,3 +180,51 @@ def pair_cosines(z1: torch.Tensor, z2: torch.Tensor, seed: int = 0) -> dict[str,
     shift = torch.roll(perm, 1)  # a derangement of the rows: never a positive pair
     neg = (a[perm] * b[shift]).sum(1).mean()
     return {"positive_cosine": float(pos), "negative_cosine": float(neg)}
+
+
+@torch.no_grad()
+def collapse_metrics(net: BYOLNetworks, images: torch.Tensor, aug: AugmentConfig, seed: int = 0, max_images: int = 2000) -> dict[str, Any]:
+    """Embedding std, effective rank, spectrum and pair cosines of the online projections of (at most max_images) images."""
+    device = next(net.parameters()).device
+    x = images[:max_images].to(device)
+    with eval_mode(net):
+        v1, v2 = make_views(x, aug, torch.Generator(device=device).manual_seed(seed))
+        z1, z2 = net.project(v1).float().cpu(), net.project(v2).float().cpu()  # (N, d) each: two views of each image
+        z = net.project(normalize(x, aug)).float().cpu()  # (N, d): the images themselves
+    return {
+        "embedding_std": embedding_std(z),
+        "embedding_std_healthy": 1 / z.shape[1] ** 0.5,
+        "effective_rank": effective_rank(z),
+        **pair_cosines(z1, z2, seed),
+        "spectrum": singular_values(z).tolist(),
+    }
+
+
+@dataclass
+class Monitor:
+    """What to watch while BYOL trains: kNN accuracy of the online backbone and the collapse metrics.
+
+    A bank of labelled training images and a set of query images (labels used only to measure);
+    call it as pretrain's eval_fn: monitor(net, epoch) -> {"knn_top1", "embedding_std", ...}.
+    """
+
+    bank: torch.Tensor  # uint8 (N, 3, H, W)
+    bank_labels: torch.Tensor
+    queries: torch.Tensor  # uint8 (M, 3, H, W)
+    query_labels: torch.Tensor
+    aug: AugmentConfig
+    seed: int = 0
+    k: int = 200
+
+    def measure(self, net: BYOLNetworks) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
+        """The metrics (spectrum included) and the bank's and queries' features they came from."""
+        bank = extract_features(net.online_backbone, self.bank, self.aug)  # (N, d)
+        queries = extract_features(net.online_backbone, self.queries, self.aug)  # (M, d)
+        metrics = collapse_metrics(net, self.queries, self.aug, self.seed, max_images=len(self.queries))
+        metrics["knn_top1"] = knn_accuracy(bank, self.bank_labels, queries, self.query_labels, k=min(self.k, len(bank)))
+        return metrics, bank, queries
+
+    def __call__(self, net: BYOLNetworks, epoch: int = 0) -> dict[str, Any]:
+        metrics, _, _ = self.measure(net)
+        metrics.pop("spectrum")
+        return metrics

@@ -2,7 +2,7 @@
 
     python -m byol_course export --checkpoint runs/c10/checkpoint.pt --to exported/c10
 
-writes two files into the folder, each atomically (`_atomic`):
+writes two files into the folder, each atomically (`atomic`):
 - `encoder.pt`: the *online* backbone's state_dict (BYOL's representation is the online
   encoder; evaluating the momentum copy instead is a bug lightly shipped, #1471), tensors
   only, loadable with `torch.load(..., weights_only=True)`;
@@ -37,7 +37,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
+from .checkpoint import load_checkpoint, load_networks
 from .networks import ConvNet
 
 __all__ = ["ENCODER_FILE", "META_FILE", "export_encoder", "build_encoder", "load_encoder"]
@@ -83,8 +84,6 @@ def load_encoder(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
 def export_encoder(checkpoint: str | Path, to: str | Path) -> dict[str, Any]:
     """Write the checkpoint's online encoder as to/encoder.pt (plain state_dict) and to/encoder.json; returns the meta."""
-    from .train import load_checkpoint, load_networks
-
     checkpoint, to = Path(checkpoint), Path(to)
     if to.exists() and not to.is_dir():
         raise ValueError(f"Cannot export into {to}: it is a file, not a folder; {_ELSEWHERE}.")

@@ -35,6 +35,8 @@ __all__ = [
     "ConvNet",
     "build_backbone",
     "BYOLNetworks",
+    "build_networks",
+    "classroom_network",
     "count_parameters",
 ]
 
@@ -192,6 +194,18 @@ class BYOLNetworks(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The representation used downstream: the *online* backbone's output (B, out_dim)."""
         return self.online_backbone(x)
+
+
+def build_networks(cfg: NetworkConfig, seed: int) -> BYOLNetworks:
+    """The networks a run with this seed starts from, drawn without touching the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BYOLNetworks(cfg)
+
+
+def classroom_network() -> NetworkConfig:
+    """The classroom recipe's network: the ConvNet at width 16 (128-d features), heads 512 wide, 256 out."""
+    return NetworkConfig(arch="convnet", convnet_width=16, hidden_dim=512, proj_dim=256)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

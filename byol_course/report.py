@@ -7,70 +7,28 @@ checkpoint.pt, config.json, metrics.json and PNG figures (training curves, UMAP)
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .augment import make_views, normalize
+from .atomic import atomic_write_text
+from .checkpoint import load_checkpoint, load_networks
+from .config import RunConfig
 from .data import Dataset, load_dataset
-from .evaluate import (
-    effective_rank,
-    embedding_std,
-    extract_features,
-    knn_accuracy,
-    linear_probe,
-    pair_cosines,
-    singular_values,
-)
-from .networks import BYOLNetworks
-from .train import RunConfig, _atomic_write_text, load_checkpoint, load_networks, pretrain, resolve_device
+from .device import hardware, resolve_device
+from .evaluate import collapse_metrics, extract_features, knn_accuracy, linear_probe
+from .networks import BYOLNetworks, build_networks
+from .train import pretrain
 
-__all__ = ["load_train_split", "evaluate_networks", "run_and_report", "evaluate_checkpoint", "format_table", "hardware"]
-
-
-def hardware() -> str:
-    """A short description of the machine: GPU name or CPU model and core count."""
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+__all__ = ["load_train_split", "evaluate_networks", "run_and_report", "evaluate_checkpoint", "format_table"]
 
 
 def _probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor, seed: int) -> dict[str, float]:
     return {
         "knn_top1": knn_accuracy(train_f, train_y, test_f, test_y),
         "linear_top1": linear_probe(train_f, train_y, test_f, test_y, seed=seed)["top1"],
-    }
-
-
-@torch.no_grad()
-def collapse_metrics(net: BYOLNetworks, images: torch.Tensor, cfg: RunConfig, seed: int = 0, max_images: int = 2000) -> dict[str, Any]:
-    """Embedding std, effective rank, spectrum and pair cosines of the online projections."""
-    device = next(net.parameters()).device
-    x = images[:max_images].to(device)
-    net.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    v1, v2 = make_views(x, cfg.augment, g)
-    z1, z2 = net.project(v1).float().cpu(), net.project(v2).float().cpu()  # (N, d) each
-    z = net.project(normalize(x, cfg.augment)).float().cpu()
-    net.train()
-    s = singular_values(z)
-    return {
-        "embedding_std": embedding_std(z),
-        "embedding_std_healthy": 1 / z.shape[1] ** 0.5,
-        "effective_rank": effective_rank(z),
-        **pair_cosines(z1, z2, seed),
-        "spectrum": s.tolist(),
     }
 
 
@@ -87,7 +45,10 @@ def evaluate_networks(
             extract_features(net.online_backbone, test.images, cfg.augment),
         )
     ftr, fte = features
-    return {**_probe(ftr, train.labels, fte, test.labels, cfg.train.seed), **collapse_metrics(net, test.images, cfg, cfg.train.seed)}
+    return {
+        **_probe(ftr, train.labels, fte, test.labels, cfg.train.seed),
+        **collapse_metrics(net, test.images, cfg.augment, cfg.train.seed),
+    }
 
 
 def format_table(metrics: dict[str, Any]) -> str:
@@ -109,12 +70,13 @@ def format_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_train_split(cfg: RunConfig) -> Dataset:
-    """The run's training split at its image size; sets cfg.augment's normalisation from it (in place)."""
+def load_train_split(cfg: RunConfig) -> tuple[Dataset, RunConfig]:
+    """The run's training split at its image size, and a copy of cfg whose views are normalised by its mean and std."""
     train = load_dataset(cfg.train.dataset, "train", seed=cfg.train.seed, image_size=cfg.augment.image_size)
     mean, std = train.mean_std()
+    cfg = RunConfig.from_dict(cfg.to_dict())  # the caller's config stays as it was
     cfg.augment.mean, cfg.augment.std = tuple(round(m, 4) for m in mean), tuple(round(s, 4) for s in std)
-    return train
+    return train, cfg
 
 
 def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True, baselines: bool = True) -> dict[str, Any]:
@@ -123,7 +85,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
 
     t0 = time.perf_counter()
     out = Path(out)
-    train = load_train_split(cfg)
+    train, cfg = load_train_split(cfg)
     test = load_dataset(cfg.train.dataset, "test", seed=cfg.train.seed, image_size=cfg.augment.image_size)
     device = resolve_device(cfg.train.device)
     print(f"dataset {train.name}: {len(train)} train / {len(test)} test images, {len(train.classes)} classes; device {device}")
@@ -133,8 +95,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
     if baselines:
         # raw pixels and the same network at its random initialisation (same seed as the run)
         px_tr, px_te = train.images.flatten(1).float(), test.images.flatten(1).float()
-        torch.manual_seed(cfg.train.seed)
-        init = BYOLNetworks(cfg.network).to(device)
+        init = build_networks(cfg.network, cfg.train.seed).to(device)
         ftr = extract_features(init.online_backbone, train.images, cfg.augment)
         fte = extract_features(init.online_backbone, test.images, cfg.augment)
         panels["random-init network"] = fte
@@ -166,7 +127,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
             "history": history,
         }
     )
-    _atomic_write_text(json.dumps(result, indent=2), out / "metrics.json")
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
     visualize.save_figure(visualize.training_curves(history, ("loss",)), out / "training_curves.png")
     visualize.save_figure(visualize.spectrum({"BYOL": torch.tensor(spectrum)}), out / "spectrum.png")
     print("\n" + (format_table(result) if baselines else _short(result)))
@@ -175,7 +136,7 @@ def run_and_report(cfg: RunConfig, out: Path, resume: bool = False, progress: bo
     fig.suptitle(f"UMAP of {train.name} test-split features, coloured by class", y=1.02)
     visualize.save_figure(fig, out / "umap.png")
     result["wall_seconds"] = time.perf_counter() - t0
-    _atomic_write_text(json.dumps(result, indent=2), out / "metrics.json")
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
     print(f"wrote {out / 'metrics.json'}, {out / 'umap.png'}, {out / 'checkpoint.pt'} (total {result['wall_seconds']:.0f} s)")
     return result
 
@@ -201,6 +162,6 @@ def evaluate_checkpoint(checkpoint: Path, dataset: str | None = None, device: st
     metrics.pop("spectrum")
     metrics.update({"dataset": name, "checkpoint": str(checkpoint), "epoch": state["epoch"], "hardware": hardware()})
     out = out or Path(checkpoint).parent
-    _atomic_write_text(json.dumps(metrics, indent=2), out / "eval_metrics.json")
+    atomic_write_text(out / "eval_metrics.json", json.dumps(metrics, indent=2))
     print(_short(metrics))
     return metrics

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from . import data
+from .folders import DEFAULT_FOLDER_IMAGE_SIZE, DatasetError, folder_files, read_image
 
 __all__ = ["STREAM_ABOVE_BYTES", "ImageStream", "FolderImages", "STL10Unlabeled", "open_stream", "default_workers"]
 
@@ -47,12 +48,12 @@ class FolderImages(torch.utils.data.Dataset):
         for j in range(len(self.files)):  # an unreadable file is replaced by the next readable one
             path = self.files[(i + j) % len(self.files)]
             try:
-                rgb = data._read_image(path, self.size)  # (S, S, 3) uint8, identical to the in-memory loader
+                rgb = read_image(path, self.size)  # (S, S, 3) uint8, identical to the in-memory loader
             except Exception as exc:  # noqa: BLE001 - decoders raise many types for corrupt files; all mean "skip"
                 warnings.warn(f"Skipped unreadable image {path} ({type(exc).__name__}: {exc}).", stacklevel=2)
                 continue
             return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()  # (3, S, S); PIL arrays are read-only
-        raise data.DatasetError(f"None of the {len(self.files)} image files could be read; check that they are images.")
+        raise DatasetError(f"None of the {len(self.files)} image files could be read; check that they are images.")
 
 
 class STL10Unlabeled(torch.utils.data.Dataset):
@@ -153,8 +154,8 @@ def open_stream(
         return None
     key = name.strip()
     if key.lower().startswith("folder:"):
-        size = image_size or data.DEFAULT_FOLDER_IMAGE_SIZE
-        files = folder_files(key[len("folder:") :], split, seed)
+        size = image_size or DEFAULT_FOLDER_IMAGE_SIZE
+        _, files, _, _ = folder_files(key[len("folder:") :], split, seed)
         if mode == "auto" and len(files) * 3 * size * size <= STREAM_ABOVE_BYTES:
             return None
         return ImageStream(FolderImages(files, size), f"folder:{key[len('folder:'):]} ({split})", workers)
@@ -166,22 +167,3 @@ def open_stream(
             return None  # load_dataset downloads it or explains where to put it
         return ImageStream(STL10Unlabeled(path), "stl10 (unlabeled)", workers)
     return None
-
-
-def folder_files(spec: str, split: str, seed: int = 0) -> list[Path]:
-    """The files `data.load_dataset("folder:" + spec, split)` would decode, in the same order, without decoding them."""
-    path = Path(spec).expanduser()
-    if not path.is_dir():
-        raise data.DatasetError(f"Dataset folder {path} does not exist or is not a folder; pass folder:PATH.")
-    subfolders = data._subfolders(path)
-    names = {f.name for f in subfolders}
-    if {"train", "test"} <= names:
-        groups = data._class_files(path / split if split != "unlabeled" else path / "train")
-        return [f for c in sorted(groups) for f in groups[c]]
-    if subfolders:
-        groups = data._class_files(path)
-        return [f for c in sorted(groups) for f in data._split_80_20(groups[c], seed)[split == "test"]]
-    files = data._image_files(path)
-    if not files:
-        raise data.DatasetError(f"Dataset folder {path} contains no images.")
-    return files

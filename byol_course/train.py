@@ -1,772 +1,265 @@
-"""Chapter 5 — training: the BYOL step, optimisers, schedules, checkpoints and the loop.
+"""Chapter 5 — training: the BYOL step and the loop around it.
 
 The step, in the paper's order (Grill et al. 2020, Algorithm 1):
     two views → online predictions → target projections (no grad) → symmetric loss
     → backward → optimiser step → EMA update of the target.
 
-The loop around it keeps small datasets on the device as uint8 and augments there, writes
-a checkpoint atomically after every epoch (models, optimiser, RNG streams, step, history)
-and resumes from it bit for bit on CPU.
+The loop is built from named pieces made before it (the images, the schedule, the networks,
+the optimiser, the precision, the run folder); the epoch loop only calls them. It keeps small
+datasets on the device as uint8 and augments there, writes a checkpoint atomically after every
+epoch and resumes from it bit for bit on CPU.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from ._atomic import WriteError, atomic_path, remove_partial_writes
-from .augment import AugmentConfig, ViewConfig, make_views
-from .networks import BYOLNetworks, NetworkConfig
+from .augment import AugmentConfig
+from .checkpoint import CHECKPOINT, CheckpointError, RunFolder, compare_configs, load_checkpoint, load_networks
+from .config import RunConfig, check_config
+from .device import Precision, resolve_device
 from .ema import ema_update_, tau_schedule
+from .images import epoch_batches, training_images
+from .networks import BYOLNetworks, build_networks
 from .objective import symmetric_loss
+from .optim import build_optimizer, lr_at, peak_lr, set_lr
+from .stream import ImageStream
 
-if TYPE_CHECKING:
-    from .stream import ImageStream
-
-__all__ = [
-    "OptimConfig",
-    "TrainConfig",
-    "RunConfig",
-    "LARS",
-    "build_optimizer",
-    "lr_at",
-    "resolve_device",
-    "autocast_dtype",
-    "train_step",
-    "pretrain",
-    "save_checkpoint",
-    "load_checkpoint",
-    "TrainingDiverged",
-    "CheckpointError",
-    "WriteError",
-    "check_config",
-    "MIN_IMAGE_SIZE",
-    "classroom_config",
-    "gpu_config",
-    "load_networks",
-    "peak_lr",
-    "replace_config",
-]
-
-CHECKPOINT = "checkpoint.pt"
-OPTIMIZERS = ("lars", "sgd", "adamw")
-# The smallest views each backbone takes (measured): the ConvNet's three 2×2 max-pools halve
-# 8 to 1 pixel, and a 7×7 view fails in the last pool; the ResNets run down to 1×1, but the
-# views' Gaussian blur pads by reflection, which needs 2×2.
-MIN_IMAGE_SIZE = {"convnet": 8, "resnet18": 2, "resnet50": 2}
+__all__ = ["Views", "Schedule", "TrainingDiverged", "check_finite", "train_step", "pretrain", "train_or_resume"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: truncated, untrusted, or for another model."""
-
-
 @dataclass
-class OptimConfig:
-    """Optimiser and learning-rate schedule. Defaults: BYOL's LARS recipe (§3.3, Appendix C)."""
+class Views:
+    """views(images) -> (x1, x2): BYOL's two augmented views of a uint8 batch, as the step takes them.
 
-    name: str = "lars"  # "lars" (paper) | "sgd" | "adamw"
-    base_lr: float = 0.2  # scaled by batch_size / 256 (paper: 0.2 × B/256)
-    weight_decay: float = 1.5e-6  # paper: 1.5e-6
-    momentum: float = 0.9
-    trust_coefficient: float = 1e-3  # LARS η
-    warmup_epochs: float = 10.0  # paper: 10 of 1000 epochs; linear warm-up, then cosine to 0
-    scale_lr_by_batch: bool = True
+    generators: one per slice of the batch (one on a single process; N for N simulated DDP ranks,
+    each augmenting its equal slice). channels_last: the memory layout convolutions run fastest in.
+    """
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.name not in OPTIMIZERS:
-            problems.append(f"unknown optimiser {self.name!r}, choose one of {', '.join(OPTIMIZERS)}")
-        if not (math.isfinite(self.base_lr) and self.base_lr > 0):
-            problems.append(
-                f"the learning rate must be positive and finite, got {self.base_lr} (LARS: 0.2 × batch/256, AdamW: about 1e-3)"
-            )
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            problems.append(f"weight decay must be 0 or more, got {self.weight_decay}")
-        if not 0.0 <= self.momentum < 1.0:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
-        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
-            problems.append(f"warm-up epochs must be 0 or more, got {self.warmup_epochs}")
-        if problems:
-            raise ValueError("; ".join(problems) + ".")
+    aug: AugmentConfig
+    generators: list[torch.Generator]
+    channels_last: bool = False
+
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x1, x2 = distributed.sharded_views(images, self.aug, self.generators)  # (B, 3, S, S) each, two pipelines
+        if self.channels_last:
+            x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
+        return x1, x2
 
 
-@dataclass
-class TrainConfig:
-    """The run: data, length, EMA, precision, switches for the collapse lab."""
+@dataclass(frozen=True)
+class Schedule:
+    """The learning rate and τ of every step: functions of the step number alone, so a resumed run picks them up."""
 
-    dataset: str = "embedded"
-    epochs: int = 10
-    batch_size: int = 256
-    seed: int = 0
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
-    tau_base: float = 0.99  # paper: 0.996 (1000 epochs), 0.99 (≤ 300 epochs)
-    tau_schedule: bool = True  # cosine from tau_base to 1; False keeps τ = tau_base
-    stop_gradient: bool = True  # False: gradients through both branches, target = online
-    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
-    channels_last: bool = True
-    knn_every: int = 0  # epochs between kNN checks on the test split (0: only at the end)
-    log_every: int = 10  # steps between host syncs (loss logging, NaN check)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 2:
-            problems.append(f"batch size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
-        if not 0.0 <= self.tau_base <= 1.0:
-            problems.append(f"tau must be in [0, 1], got {self.tau_base}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            problems.append(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
-        if self.seed < 0:
-            problems.append(f"the seed must be 0 or more, got {self.seed}")
-        if self.log_every < 1:
-            problems.append(f"log_every must be at least 1, got {self.log_every}")
-        if self.knn_every < 0:
-            problems.append(f"knn_every must be 0 (only at the end) or more, got {self.knn_every}")
-        if problems:
-            raise ValueError("; ".join(problems) + ".")
-
-
-@dataclass
-class RunConfig:
-    """Everything a run needs; saved as config.json beside its checkpoint."""
-
-    train: TrainConfig = field(default_factory=TrainConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON- and weights_only-safe)."""
-        return json.loads(json.dumps(asdict(self)))
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    peak_lr: float
+    tau_base: float
+    tau_cosine: bool = True  # False: τ stays tau_base
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        """Inverse of to_dict."""
-        aug = dict(d["augment"])
-        for key in ("view1", "view2"):
-            v = dict(aug[key])
-            for k in ("crop_scale", "crop_ratio", "blur_sigma"):
-                v[k] = tuple(v[k])
-            aug[key] = ViewConfig(**v)
-        aug["mean"], aug["std"] = tuple(aug["mean"]), tuple(aug["std"])
-        return cls(
-            train=TrainConfig(**d["train"]),
-            augment=AugmentConfig(**aug),
-            network=NetworkConfig(**d["network"]),
-            optim=OptimConfig(**d["optim"]),
-        )
+    def for_run(cls, cfg: RunConfig, n_images: int) -> "Schedule":
+        """A run's schedule: warm-up then cosine for the lr, BYOL's cosine from τ_base to 1 for τ."""
+        per_epoch = n_images // cfg.train.batch_size  # full batches only: BatchNorm wants full ones
+        return cls(per_epoch, per_epoch * cfg.train.epochs, int(cfg.optim.warmup_epochs * per_epoch),
+                   peak_lr(cfg.optim, cfg.train.batch_size), cfg.train.tau_base, cfg.train.tau_schedule)
 
+    def lr(self, step: int) -> float:
+        """Learning rate of step `step` (0-based)."""
+        return lr_at(step, self.total_steps, self.warmup_steps, self.peak_lr)
 
-# --- optimiser ------------------------------------------------------------------------------
-
-
-class LARS(torch.optim.Optimizer):
-    """SGD with momentum and layer-wise adaptive rate scaling (You et al. 2017), as in BYOL.
-
-    For each weight matrix the update is scaled by η·‖w‖ / ‖g + wd·w‖ (the trust ratio).
-    Biases and normalisation parameters (every 1-d parameter) are excluded from both the
-    adaptation and the weight decay, as in the paper ("the biases and batch normalization
-    parameters are excluded from LARS adaptation and weight decay", Appendix C).
-    """
-
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 1e-3):
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self, closure: Callable | None = None):
-        """One LARS update."""
-        loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d = p.grad
-                if p.ndim > 1:  # weights: decay and trust ratio; biases and norms: plain SGD
-                    d = d.add(p, alpha=group["weight_decay"])
-                    w_norm, d_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
-                    ratio = torch.where(
-                        (w_norm > 0) & (d_norm > 0), group["trust_coefficient"] * w_norm / d_norm, torch.ones_like(w_norm)
-                    )
-                    d = d.mul(ratio)
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.clone(d).detach()
-                else:
-                    state["momentum_buffer"].mul_(group["momentum"]).add_(d)
-                p.add_(state["momentum_buffer"], alpha=-group["lr"])
-        return loss
-
-
-def _param_groups(net: BYOLNetworks, weight_decay: float) -> list[dict]:
-    """Weights get weight decay; biases and norm parameters (1-d) do not."""
-    decay, no_decay = [], []
-    for p in net.online_parameters():
-        (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def peak_lr(optim: OptimConfig, batch_size: int) -> float:
-    """base_lr × batch/256 (the paper's linear scaling rule) unless scaling is off."""
-    return optim.base_lr * (batch_size / 256 if optim.scale_lr_by_batch else 1.0)
-
-
-def build_optimizer(net: BYOLNetworks, optim: OptimConfig, batch_size: int) -> torch.optim.Optimizer:
-    """The optimiser over the online parameters only (the target is never trained by gradients)."""
-    if optim.base_lr <= 0:
-        raise ValueError(f"The learning rate must be positive, got {optim.base_lr}.")
-    lr = peak_lr(optim, batch_size)
-    groups = _param_groups(net, optim.weight_decay)
-    if optim.name == "lars":
-        return LARS(groups, lr=lr, momentum=optim.momentum, trust_coefficient=optim.trust_coefficient)
-    if optim.name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
-    if optim.name == "adamw":
-        if lr > 0.01:  # byol-pytorch #44: Adam at LARS's 0.2 collapsed
-            warnings.warn(
-                f"AdamW with learning rate {lr:g} is in LARS's range; BYOL with Adam at such rates has been seen "
-                "to collapse (byol-pytorch #44). Adam usually wants 1e-4 to 3e-3.",
-                stacklevel=2,
-            )
-        return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"Unknown optimiser {optim.name!r}; choose one of lars, sgd, adamw.")
-
-
-def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
-    """Linear warm-up to peak over warmup_steps, then cosine decay to 0 at total_steps."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-# --- device and precision ---------------------------------------------------------------------
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> cuda if available, else mps, else cpu; a clear error for an absent device."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} was asked for but no CUDA GPU is visible; use --device cpu or auto.")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("--device mps was asked for but this machine has no Apple GPU; use --device cpu or auto.")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
-
-
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype for a device, or None for float32.
-
-    auto: bf16 on GPUs of compute capability ≥ 8.0; fp16 (with GradScaler) on older GPUs such
-    as the T4, whose bf16 is emulated and slow; float32 on CPU unless the CPU has native bf16
-    (measured on a 2-core AVX-512 Xeon without it: bf16 autocast made the step slower).
-    """
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        major, _ = torch.cuda.get_device_capability(device)
-        return torch.bfloat16 if major >= 8 else torch.float16
-    if device.type == "cpu" and _cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _cpu_has_native_bf16() -> bool:
-    """True where the CPU advertises AVX512-BF16 or AMX-BF16 (Linux); float32 elsewhere."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-# --- the step -------------------------------------------------------------------------------
+    def tau(self, step: int) -> float:
+        """EMA rate of step `step`."""
+        return tau_schedule(step, self.total_steps, self.tau_base) if self.tau_cosine else self.tau_base
 
 
 def train_step(
     net: BYOLNetworks,
     optimizer: torch.optim.Optimizer,
     images: torch.Tensor,
-    aug: AugmentConfig,
+    views: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     tau: float,
-    generator: torch.Generator | list[torch.Generator] | None = None,
-    amp_dtype: torch.dtype | None = None,
-    scaler: torch.amp.GradScaler | None = None,
+    *,
     stop_gradient: bool = True,
-    channels_last: bool = False,
+    precision: Precision | None = None,
     online: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """One BYOL step on a uint8 batch (B, 3, H, W); returns the loss (a 0-d tensor, not synced).
+    """One BYOL step on a uint8 batch (B, 3, H, W); returns the loss (a 0-d tensor, not synced with the host).
 
-    generator: a list augments equal slices of the batch with one generator each, as that many
-    DDP ranks would (see `distributed`). online: net.online, or its DDP wrapper under torchrun.
+    views(images) -> (x1, x2); online: net.online, or its DDP wrapper under torchrun.
+    stop_gradient=False is the collapse lab's switch: no target network at all.
     """
-    if isinstance(generator, list):
-        x1, x2 = distributed.sharded_views(images, aug, generator)
-    else:
-        x1, x2 = make_views(images, aug, generator)  # (B, 3, S, S) each, two different pipelines
+    precision = precision or Precision(images.device, "fp32")
     online = online or net.online
-    if channels_last:
-        x1 = x1.contiguous(memory_format=torch.channels_last)
-        x2 = x2.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(images.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-        p1, p2 = online(x1), online(x2)  # (B, d) online predictions
+    x1, x2 = views(images)  # 1. two views (B, 3, S, S), from the two pipelines
+    with precision.autocast():
+        p1, p2 = online(x1), online(x2)  # 2. online predictions (B, d)
         if stop_gradient:
-            with torch.no_grad():  # the target only provides regression targets
-                z1, z2 = net.target(x1), net.target(x2)  # (B, d) target projections
-        else:  # collapse lab: no target network, gradients flow through both branches
+            with torch.no_grad():  # 3. target projections (B, d): regression targets, no gradient
+                z1, z2 = net.target(x1), net.target(x2)
+        else:  # no stop-gradient: the online network is its own target, gradients flow through both
             z1, z2 = net.project(x1), net.project(x2)
-        loss = symmetric_loss(p1, p2, z1, z2)
+            tau = 0.0  # ...and the unused target stays a copy of it
+        loss = symmetric_loss(p1, p2, z1, z2)  # 4. ℓ(p1, z2) + ℓ(p2, z1)
     optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    for target, online in zip(net.target_modules(), net.online_modules()):
-        ema_update_(target, online, tau)
+    precision.backward(loss, optimizer)  # 5. backward and optimiser step, online parameters only
+    for target, online_part in zip(net.target_modules(), net.online_modules()):
+        ema_update_(target, online_part, tau)  # 6. ξ ← τ·ξ + (1 − τ)·θ
     return loss.detach()
 
 
-# --- checkpoints ----------------------------------------------------------------------------
+def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, lr: float, kept: str) -> float:
+    """The mean of the losses of steps first_step…; TrainingDiverged naming the step if one is NaN or infinite.
 
-
-_ELSEWHERE = "choose another --out folder"
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    with atomic_path(path, what="file", elsewhere=_ELSEWHERE) as tmp:
-        tmp.write_text(text)
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically (the previous one stays intact until the new one is complete).
-
-    A full disk or read-only folder raises WriteError with one sentence. torch.save is given
-    an open Python file, not a path, so that the disk's OSError(ENOSPC) is raised at all: with
-    a path, a full disk surfaces only as torch's "unexpected pos" RuntimeError. Even so, torch
-    raises that RuntimeError while closing the zip after the OSError; the OSError is re-raised.
+    This reads the losses from the device: the loop calls it every log_every steps, not every step.
     """
-    with atomic_path(path, what="checkpoint", elsewhere=_ELSEWHERE) as tmp, open(tmp, "wb") as f:
-        try:
-            torch.save(state, f)
-        except RuntimeError as e:
-            cause = e.__context__
-            while cause is not None and not isinstance(cause, OSError):
-                cause = cause.__context__
-            if cause is None:
-                raise
-            raise cause from None
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with weights_only=True: tensors and plain containers only, never code."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"Checkpoint {path} does not exist; pass the checkpoint.pt of a pretraining run.")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 — every failure becomes one sentence
-        first = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
-        if "Weights only load failed" in str(e) or "Unsupported global" in str(e):
-            raise CheckpointError(
-                f"Refused to load {path}: it contains Python objects beyond tensors, which could run code "
-                "when loaded; only load checkpoints you trust, and re-save them as plain state dicts."
-            ) from None
-        raise CheckpointError(f"Could not read checkpoint {path} ({first}); the file is truncated or not a checkpoint.") from None
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise CheckpointError(f"{path} is not a byol_course checkpoint (no 'model' and 'config' entries).")
-    return state
-
-
-def load_networks(state: dict[str, Any]) -> tuple[BYOLNetworks, RunConfig]:
-    """Rebuild the networks of a checkpoint; a sentence naming the mismatch if the weights don't fit."""
-    cfg = RunConfig.from_dict(state["config"])
-    net = BYOLNetworks(cfg.network)
-    missing, unexpected = [], []
-    try:
-        result = net.load_state_dict(state["model"], strict=False)
-        missing, unexpected = result.missing_keys, result.unexpected_keys
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"The checkpoint's weights do not fit a {cfg.network.arch} network as its config describes "
-            f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e})."
-        ) from None
-    if missing or unexpected:
-        raise CheckpointError(
-            f"The checkpoint's weights do not match a {cfg.network.arch} network: "
-            f"{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})."
+    recent = torch.stack(losses)  # host sync
+    bad = (~torch.isfinite(recent)).nonzero()
+    if len(bad):
+        i = int(bad[0])
+        raise TrainingDiverged(
+            f"The loss became {float(recent[i])} at step {first_step + i} (epoch {epoch}, learning rate {lr:.3g}); "
+            f"lower the learning rate (--lr) or lengthen the warm-up; {kept}."
         )
-    return net, cfg
-
-
-def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
-    state = {"augment": gen.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted names of the fields where two config dicts differ."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += config_diff(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(f"{prefix}{k}: {va!r} -> {vb!r}")
-    return out
-
-
-# --- the loop -------------------------------------------------------------------------------
-
-
-def check_config(cfg: RunConfig) -> None:
-    """Refuse a config that cannot run, with one sentence (also after fields were edited in place)."""
-    for part in (cfg.train, cfg.network, cfg.optim):
-        dataclasses.replace(part)  # re-runs each component's own checks
-    size, arch = cfg.augment.image_size, cfg.network.arch
-    smallest = MIN_IMAGE_SIZE[arch]
-    if isinstance(size, bool) or not isinstance(size, int) or size < smallest:
-        why = "its three 2×2 max-pools need" if arch == "convnet" else "the augmented views need"
-        raise ValueError(
-            f"Image size {size} is too small for the {arch}: {why} at least {smallest}×{smallest} pixels; "
-            f"use --image-size {smallest} or more (32 is the usual)."
-        )
-
-
-def _make_run_folder(out: Path) -> None:
-    """Create the output folder, or say in one sentence why it cannot be."""
-    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise WriteError(f"Cannot use {out} as the output folder: {blocker} is a file, not a folder; {_ELSEWHERE}.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WriteError(f"Cannot create the output folder {out} ({e.strerror or e}); {_ELSEWHERE}.") from None
-
-
-_RESUME_KEYS = ("model", "optimizer", "rng", "epoch", "step", "history", "config")
-
-
-_WATCH_ONLY = ("train.knn_every", "train.log_every")  # fields that never change the trained weights
-
-
-def _adopt_or_refuse_config(state: dict[str, Any], cfg: RunConfig, path: Path, override: bool) -> list[dict[str, Any]]:
-    """Stop when cfg differs from the checkpoint's config, unless override; return the record of overrides."""
-    overrides = list(state.get("config_overrides", []))
-    diff = config_diff(state["config"], cfg.to_dict())
-    watching = [d for d in diff if d.startswith(_WATCH_ONLY)]  # how often we look, not what is trained
-    if watching:
-        print(f"Resuming {path} with other monitoring settings: {', '.join(watching)}.")
-        diff = [d for d in diff if d not in watching]
-    if not diff:
-        return overrides
-    if not override:
-        raise ValueError(
-            f"Cannot resume {path}: the config differs from the checkpoint's in {', '.join(diff)}; resume with the "
-            "same settings, pass --override-config (override_config=True) to continue with the new ones, or start a "
-            "new --out folder."
-        )
-    fixed = [d for d in diff if d.startswith(("network.", "optim.name:"))]
-    if fixed:
-        raise ValueError(
-            f"Cannot resume {path} even with --override-config: its weights and optimiser state cannot follow a "
-            f"change of {', '.join(fixed)}; start a new --out folder."
-        )
-    print(f"Resuming {path} with a changed config, as --override-config asks: {', '.join(diff)}.")
-    return [*overrides, {"epoch": state["epoch"], "changes": diff}]  # saved with the next epoch's checkpoint
+    return float(recent.mean())
 
 
 def pretrain(
     cfg: RunConfig,
     out_dir: str | Path,
+    *,
     resume: bool = False,
     train_images: torch.Tensor | ImageStream | None = None,
     eval_fn: Callable[[BYOLNetworks, int], dict[str, float]] | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
     stop_after_epochs: int | None = None,
-    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     override_config: bool = False,
     simulate_ranks: int = 1,
     compile_model: bool = False,
 ) -> tuple[BYOLNetworks, list[dict[str, Any]]]:
     """Pretrain BYOL; checkpoint every epoch to out_dir/checkpoint.pt; returns the networks and the history.
 
-    Under torchrun (an initialised process group) every rank calls it and trains its slice of
-    each global batch with DDP (see `distributed`); only rank 0 writes files.
-
-    train_images: uint8 (N, 3, H, W), or a stream.ImageStream for datasets too big for memory (read
-        by DataLoader workers, augmented on the device); when None, loaded from cfg.train.dataset
-        (a folder bigger than stream.STREAM_ABOVE_BYTES as uint8 streams).
-    eval_fn(net, epoch) -> metrics, called every cfg.train.knn_every epochs and at the end.
-    resume: continue from out_dir/checkpoint.pt (the newest complete one; see _atomic) if it exists.
-    override_config: when resuming with a config that differs from the checkpoint's, continue
-        anyway: print the changed fields; the next checkpoint has the new config and records
-        the change in "config_overrides" (the network and the optimiser's kind cannot change).
-    stop_after_epochs: stop (as if interrupted) after this many epochs, for tests and demos.
-    simulate_ranks: on one process, augment each batch as this many DDP ranks would (slice r
-        with rank r's generator), so that the run can be compared with a multi-rank run.
-    compile_model: torch.compile the online forward (off by default: 30–60 s to compile, no
-        gain measured on CPU; worth trying on large GPUs).
+    train_images: uint8 (N, 3, H, W), or a stream.ImageStream; None loads cfg.train.dataset.
+    eval_fn(net, epoch) -> metrics, every cfg.train.knn_every epochs and at the end (e.g. evaluate.Monitor).
+    on_epoch_end(record): after each epoch's checkpoint (a notebook redraws its live figure there).
+    resume: continue from out_dir's checkpoint if there is one; override_config: even if cfg differs
+        from the checkpoint's (the changes are printed and recorded; the network and optimiser kind cannot change).
+    stop_after_epochs: stop as if interrupted after this many epochs. simulate_ranks: augment each batch
+        as that many DDP ranks would. compile_model: torch.compile the online forward (no gain measured on CPU).
+    Under torchrun every rank calls it and trains its slice of each global batch with DDP (`distributed`).
     """
-    tc = cfg.train
     check_config(cfg)
-    ranks = distributed.current_ranks(simulate_ranks)
-    distributed.check_batch(tc.batch_size, ranks)
     if override_config and not resume:
         raise ValueError("override_config (--override-config) only applies when resuming; pass resume=True (--resume) too.")
-    out = Path(out_dir)
-    _make_run_folder(out)
+    tc = cfg.train
+    ranks = distributed.current_ranks(simulate_ranks)
+    distributed.check_batch(tc.batch_size, ranks)
     device = distributed.rank_device(resolve_device(tc.device), ranks)
-    amp_dtype = autocast_dtype(device, tc.precision)
-    torch.manual_seed(tc.seed)
-
-    if train_images is None:
-        from .data import load_dataset
-        from .stream import open_stream
-
-        # a folder too big for memory streams from disk (byol_course.stream); the rest loads whole
-        train_images = open_stream(tc.dataset, "train", seed=tc.seed) or load_dataset(tc.dataset, "train", seed=tc.seed).images
-    streaming = not isinstance(train_images, torch.Tensor)  # an ImageStream: batches come from a DataLoader
-    n = len(train_images)
-    if n < 2:
-        raise ValueError(
-            f"The training set has {n} image(s) but BYOL needs at least 2 (BatchNorm compares the images of a batch); "
-            "add images."
-        )
-    if tc.batch_size > n:
-        raise ValueError(f"Batch size {tc.batch_size} is larger than the dataset ({n} images); use --batch-size {n} or less.")
-    images = train_images if streaming else train_images.to(device)  # uint8 on the device: augmentation happens there
-    steps_per_epoch = n // tc.batch_size  # drop the last partial batch (BatchNorm needs full batches)
-    total_steps = steps_per_epoch * tc.epochs
-    warmup_steps = int(cfg.optim.warmup_epochs * steps_per_epoch)
-
-    net = distributed.sync_networks(BYOLNetworks(cfg.network), device, ranks).to(device)  # SyncBatchNorm under DDP
-    if tc.channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    images = training_images(cfg, train_images, device)  # in memory or streamed: the same batches
+    schedule = Schedule.for_run(cfg, len(images))
+    net = distributed.sync_networks(build_networks(cfg.network, tc.seed), device, ranks).to(device)  # SyncBN under DDP
+    net = net.to(memory_format=torch.channels_last) if tc.channels_last else net
     optimizer = build_optimizer(net, cfg.optim, tc.batch_size)
-    peak = peak_lr(cfg.optim, tc.batch_size)
-    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    gen = torch.Generator(device=device).manual_seed(tc.seed)
-    start_epoch, step, history = 0, 0, []
-
-    ckpt_path = out / CHECKPOINT
-    saved_epoch: int | None = None  # the epoch of this run's newest complete checkpoint
-    overrides: list[dict[str, Any]] = []
-    partial = remove_partial_writes(ckpt_path) if ranks.is_main else []  # a write killed half-way is never read
-    if partial:
-        print(f"Removed {len(partial)} incomplete checkpoint file(s) left by an interrupted write ({partial[0].name}).")
-    if resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        missing = [k for k in _RESUME_KEYS if k not in state]
-        if missing:
-            raise CheckpointError(
-                f"Cannot resume {ckpt_path}: it lacks the training state {', '.join(missing)}, so it can be evaluated "
-                "but not continued; start a new --out folder."
-            )
-        overrides = _adopt_or_refuse_config(state, cfg, ckpt_path, override_config)
+    precision = Precision(device, tc.precision)
+    gen = torch.Generator(device=device).manual_seed(tc.seed)  # every augmentation draw of the run
+    run = RunFolder(out_dir, writer=ranks.is_main)
+    with run.lock():
+        state = run.restore(net, optimizer, precision.scaler, gen, cfg, resume, override_config, device)
+        distributed.agree(state.epoch, ranks, "the epoch to resume from")
+        online = distributed.online_forward(net, device, ranks)  # net.online, or its DDP wrapper
+        online = torch.compile(online) if compile_model else online
+        saved = cfg.to_dict()
+        if ranks.world_size > 1:  # the global batch and the lr rule
+            saved["distributed"] = distributed.run_record(tc.batch_size, schedule.peak_lr, cfg.optim, ranks)
+        run.write_text("config.json", json.dumps(saved, indent=2))
+        end = tc.epochs if stop_after_epochs is None else min(tc.epochs, state.epoch + stop_after_epochs)
+        seconds_before = state.history[-1].get("wall_seconds", 0.0) if state.history else 0.0
+        t0 = time.perf_counter()
+        shown = progress and ranks.is_main
+        bar = tqdm(total=schedule.total_steps, initial=state.step, disable=not shown, desc="BYOL", unit="step", dynamic_ncols=True)
         try:
-            net.load_state_dict(state["model"])
-            settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-            optimizer.load_state_dict(state["optimizer"])  # its slots (momentum, Adam moments) and old settings
-            for group, setting in zip(optimizer.param_groups, settings):
-                group.update(setting)  # settings come from cfg (they differ only under override_config)
-            if scaler is not None and "scaler" in state:
-                scaler.load_state_dict(state["scaler"])
-            gen.set_state(state["rng"]["augment"].to("cpu"))
-            torch.set_rng_state(state["rng"]["torch"].to("cpu"))
-        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"Cannot resume {ckpt_path}: its saved state does not fit this run ({first}); start a new --out folder."
-            ) from None
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.to("cpu") for s in state["rng"]["cuda"]])
-        start_epoch, step, history = state["epoch"], state["step"], list(state["history"])
-        saved_epoch = start_epoch
-    elif resume and ranks.is_main:
-        print(f"No checkpoint in {out} to resume from; starting from scratch.")
-    elif ckpt_path.exists() and ranks.is_main:
-        print(
-            f"Starting a new run in {out}; its existing checkpoint will be replaced after the first epoch "
-            "(use --resume to continue it instead)."
-        )
-    distributed.agree(start_epoch, ranks, "the epoch to resume from")
-    online = distributed.online_forward(net, device, ranks)  # net.online, or its DDP wrapper
-    if compile_model:
-        online = torch.compile(online)
-    if ranks.is_main:
-        record = cfg.to_dict()
-        if ranks.world_size > 1:  # the global batch and the lr rule, as the issue asks
-            record["distributed"] = distributed.run_record(
-                tc.batch_size, peak, cfg.optim.base_lr, cfg.optim.scale_lr_by_batch, ranks
-            )
-        _atomic_write_text(json.dumps(record, indent=2), out / "config.json")
-
-    net.train()
-    end_epoch = tc.epochs if stop_after_epochs is None else min(tc.epochs, start_epoch + stop_after_epochs)
-    t_start = time.perf_counter()
-    prior_seconds = history[-1]["wall_seconds"] if history else 0.0
-    bar = tqdm(
-        total=total_steps, initial=step, disable=not (progress and ranks.is_main), desc="BYOL", unit="step", dynamic_ncols=True
-    )
-    try:
-        for epoch in range(start_epoch, end_epoch):
-            # the epoch's order depends only on (seed, epoch): resuming reproduces it exactly
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(tc.seed * 100_003 + epoch)).to(device)
-            views_gen = distributed.epoch_generators(gen, tc.seed, epoch, ranks, device)  # gen itself on one process
-            losses = []
-            if streaming:  # the same batches as in memory, read from disk by the DataLoader's workers
-                streamed = images.batches(
-                    [distributed.local_batch(order[j * tc.batch_size : (j + 1) * tc.batch_size], ranks) for j in range(steps_per_epoch)],
-                    device,
-                )
-            for i in range(steps_per_epoch):
-                if streaming:
-                    batch = next(streamed)  # (b, 3, H, W) uint8, already on the device
-                else:
-                    batch = images[distributed.local_batch(order[i * tc.batch_size : (i + 1) * tc.batch_size], ranks)]  # uint8
-                lr = lr_at(step, total_steps, warmup_steps, peak)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                tau = tau_schedule(step, total_steps, tc.tau_base) if tc.tau_schedule else tc.tau_base
-                if not tc.stop_gradient:
-                    tau = 0.0  # no target network: the "target" is the online network itself
-                loss = train_step(
-                    net, optimizer, batch, cfg.augment, tau, views_gen, amp_dtype, scaler, tc.stop_gradient,
-                    tc.channels_last, online,
-                )
-                losses.append(distributed.mean_over_ranks(loss, ranks))  # the global batch's loss
-                step += 1
-                if step % tc.log_every == 0 or i == steps_per_epoch - 1:
-                    recent = torch.stack(losses[-tc.log_every :])  # host sync here, not every step
-                    if not torch.isfinite(recent).all():
-                        bad = int((~torch.isfinite(torch.stack(losses))).nonzero()[0]) + epoch * steps_per_epoch + 1
-                        kept = (
-                            f"the last good checkpoint, {ckpt_path} (epoch {saved_epoch}), is kept"
-                            if saved_epoch is not None
-                            else "no checkpoint of this run had been saved yet"
-                        )
-                        raise TrainingDiverged(
-                            f"The loss became {float(recent[~torch.isfinite(recent)][0])} at step {bad} "
-                            f"(epoch {epoch + 1}, learning rate {lr:.3g}); lower the learning rate "
-                            f"(--lr) or lengthen the warm-up; {kept}."
-                        )
-                    bar.set_postfix(loss=f"{float(recent.mean()):.3f}", lr=f"{lr:.2g}", tau=f"{tau:.4f}")
-                bar.update(1)
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "step": step,
-                "loss": float(torch.stack(losses).mean()),
-                "lr": lr,
-                "tau": tau,
-                "wall_seconds": prior_seconds + time.perf_counter() - t_start,
-            }
-            if eval_fn is not None and ranks.is_main and (
-                (tc.knn_every and (epoch + 1) % tc.knn_every == 0) or epoch + 1 == tc.epochs
-            ):
-                record.update(eval_fn(net, epoch + 1))
+            for epoch in range(state.epoch, end):
                 net.train()
-            history.append(record)
-            state = {
-                "model": net.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": _rng_state(gen),
-                "epoch": epoch + 1,
-                "step": step,
-                "history": history,
-                "config": cfg.to_dict(),
-            }
-            if overrides:
-                state["config_overrides"] = overrides
-            if scaler is not None:
-                state["scaler"] = scaler.state_dict()
-            if ranks.world_size > 1:
-                state["world_size"] = ranks.world_size
-            if ranks.is_main:
-                save_checkpoint(ckpt_path, state)
-            saved_epoch = epoch + 1
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-    except KeyboardInterrupt:
-        # In a notebook this is the last line the student sees; the CLI prints its own.
-        raise KeyboardInterrupt(
-            f"Interrupted; epoch {saved_epoch} is saved in {ckpt_path}; call pretrain(..., resume=True) to continue."
-            if saved_epoch
-            else "Interrupted before the first epoch was saved; nothing to resume."
-        ) from None
-    finally:
-        bar.close()
+                views = Views(cfg.augment, distributed.epoch_generators(gen, tc.seed, epoch, ranks, device), tc.channels_last)
+                batches, losses, window = epoch_batches(len(images), tc.batch_size, tc.seed, epoch, ranks), [], []
+                for i, batch in enumerate(images.batches(batches, device)):  # (b, 3, H, W) uint8 on the device
+                    lr, tau = schedule.lr(state.step), schedule.tau(state.step)
+                    set_lr(optimizer, lr)
+                    loss = train_step(
+                        net, optimizer, batch, views, tau, stop_gradient=tc.stop_gradient, precision=precision, online=online
+                    )
+                    window.append(distributed.mean_over_ranks(loss, ranks))  # the global batch's loss
+                    state.step += 1
+                    if state.step % tc.log_every == 0 or i == len(batches) - 1:
+                        mean = check_finite(window, state.step - len(window) + 1, epoch + 1, lr, run.kept())
+                        bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2g}", tau=f"{tau:.4f}")
+                        losses, window = losses + window, []
+                    bar.update(1)
+                record = {"epoch": epoch + 1, "step": state.step, "loss": float(torch.stack(losses).mean()), "lr": lr,
+                          "tau": tau, "wall_seconds": seconds_before + time.perf_counter() - t0}
+                watch = (tc.knn_every and (epoch + 1) % tc.knn_every == 0) or epoch + 1 == tc.epochs
+                if eval_fn is not None and ranks.is_main and watch:
+                    record.update(eval_fn(net, epoch + 1))
+                state.epoch = epoch + 1
+                state.history.append(record)
+                run.save(state, net, optimizer, precision.scaler, gen, cfg, ranks.world_size)
+                if on_epoch_end is not None:
+                    on_epoch_end(record)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(run.interrupted()) from None  # in a notebook, the last line the student sees
+        finally:
+            bar.close()
     distributed.barrier(ranks)  # every rank returns once rank 0's last checkpoint is written
-    return net, history
+    return net, state.history
 
 
-def replace_config(cfg: Any, **changes: Any) -> Any:
-    """dataclasses.replace, re-exported for notebooks."""
-    return dataclasses.replace(cfg, **changes)
+def train_or_resume(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    train_images: torch.Tensor,
+    eval_fn: Callable[[BYOLNetworks, int], dict[str, float]] | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    fresh: bool = False,
+    progress: bool = True,
+) -> tuple[BYOLNetworks, list[dict[str, Any]], str]:
+    """Load run_dir's finished run, continue an unfinished one, or train from the start.
 
-
-# --- recipes --------------------------------------------------------------------------------
-
-
-def classroom_config(dataset: str = "embedded") -> RunConfig:
-    """The CPU classroom recipe: the small ConvNet, about three minutes of BYOL on 2 cores.
-
-    Measured choices (data/README.md, benchmarks/embedded_design.py): AdamW 2e-3 (Adam
-    with LARS's learning rate of 0.2 collapses, byol-pytorch #44); τ_base 0.96 (a short
-    run needs a target that keeps up); batch 64 (more steps in the same time); crops of
-    20–100% of the area (32×32 images lose the object in 8% crops); hue jitter 0.5 (the
-    full circle: with the paper's 0.1 the image's hue survives into both views and is
-    learned instead of shape); no blur, as CIFAR recipes.
+    Returns (networks, history, what happened: "loaded" | "resumed" | "trained"). The saved run
+    is this run when `checkpoint.compare_configs` says so; a run with another recipe is replaced
+    (the message says so); fresh=True always starts over. on_epoch_end also sees the saved epochs.
     """
-    view = dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4, saturation=0.2, hue=0.5)
-    return RunConfig(
-        train=TrainConfig(dataset=dataset, epochs=12, batch_size=64, tau_base=0.96),
-        augment=AugmentConfig(
-            view1=ViewConfig(**view, blur_p=1.0, solarize_p=0.0),
-            view2=ViewConfig(**view, blur_p=0.1, solarize_p=0.2),
-            blur=False,  # CIFAR-scale recipes drop blur (solo-learn, lightly)
-        ),
-        network=NetworkConfig(arch="convnet", convnet_width=16, hidden_dim=512, proj_dim=256),
-        optim=OptimConfig(name="adamw", base_lr=2e-3, weight_decay=1e-4, warmup_epochs=1, scale_lr_by_batch=False),
-    )
-
-
-def gpu_config(dataset: str = "cifar10") -> RunConfig:
-    """The GPU recipe: ResNet-18 (CIFAR form) after solo-learn's CIFAR BYOL (LARS lr 1.0, wd 1e-5, τ 0.99)."""
-    return RunConfig(
-        train=TrainConfig(dataset=dataset, epochs=200, batch_size=512, tau_base=0.99),
-        augment=AugmentConfig(blur=False),
-        network=NetworkConfig(arch="resnet18", hidden_dim=4096, proj_dim=256),
-        optim=OptimConfig(name="lars", base_lr=1.0, weight_decay=1e-5, warmup_epochs=10),
-    )
+    ckpt = Path(run_dir) / CHECKPOINT
+    state = None
+    if ckpt.exists() and not fresh:
+        try:
+            state = load_checkpoint(ckpt, map_location="cpu")
+        except CheckpointError as e:
+            print(f"cannot use {ckpt} ({e}); training from the start")
+    same = state is not None and compare_configs(state["config"], cfg).same_run
+    if same:
+        for record in state["history"] if on_epoch_end is not None else []:
+            on_epoch_end(record)
+        if state["epoch"] >= cfg.train.epochs:
+            net, _ = load_networks(state)
+            print(f"loaded the finished run in {ckpt}: {state['epoch']} epochs")
+            return net.to(resolve_device(cfg.train.device)), list(state["history"]), "loaded"
+        print(f"resuming {ckpt} after epoch {state['epoch']} of {cfg.train.epochs}")
+    elif state is not None:
+        print(f"{ckpt} holds a run with another recipe; training from the start in its place")
+    net, history = pretrain(cfg, run_dir, resume=same, train_images=train_images, eval_fn=eval_fn,
+                            on_epoch_end=on_epoch_end, progress=progress)
+    return net, history, "resumed" if same else "trained"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 __all__ = [
     "image_grid",

@@ -10,7 +10,7 @@ save:NAME:N           pause in the N-th atomic write of NAME, after its temporar
 
 At the point it creates the file FLAG and sleeps for up to two minutes; the test sends SIGKILL
 or SIGINT then. Everything else is exactly `python -m byol_course ...` (the same `main`). The
-pauses wrap `byol_course.train.train_step` and `os.replace` (which `_atomic.atomic_path` calls
+pauses wrap `byol_course.train.train_step` and `os.replace` (which `atomic.atomic_path` calls
 to publish a file) in this process only; the package has no test hooks.
 """
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from byol_course.augment import AugmentConfig
 from byol_course.networks import NetworkConfig
-from byol_course.train import OptimConfig, RunConfig, TrainConfig
+from byol_course.config import RunConfig, TrainConfig
+from byol_course.optim import OptimConfig
 
 
 def tiny_config(**train) -> RunConfig:

@@ -15,7 +15,8 @@ import torch
 from _tiny import tiny_config
 from byol_course.augment import AugmentConfig, ViewConfig
 from byol_course.networks import BYOLNetworks
-from byol_course.train import build_optimizer, train_step
+from byol_course.optim import build_optimizer
+from byol_course.train import Views, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,8 @@ def test_train_step_on_cuda_agrees_with_cpu() -> None:
         torch.manual_seed(0)
         net = BYOLNetworks(cfg.network).to(device)
         opt = build_optimizer(net, cfg.optim, 16)
-        loss = train_step(net, opt, images.to(device), aug, 0.99, torch.Generator(device=device).manual_seed(0), amp_dtype=None)
+        views = Views(aug, [torch.Generator(device=device).manual_seed(0)])
+        loss = train_step(net, opt, images.to(device), views, 0.99)
         results.append((float(loss), [p.detach().cpu() for p in net.parameters()]))
     (loss_cpu, w_cpu), (loss_gpu, w_gpu) = results
     assert loss_gpu == pytest.approx(loss_cpu, rel=1e-4, abs=1e-5)

@@ -76,7 +76,7 @@ def test_second_run_reads_the_cache(measured, monkeypatch) -> None:
     def no_training(*args, **kwargs):
         raise AssertionError("pretrain called for a cached result")
 
-    monkeypatch.setattr(collapse, "pretrain", no_training)
+    monkeypatch.setattr(collapse.runner, "pretrain", no_training)
     again = collapse.run_lab(["baseline", "no_predictor"], base=base, sizes=sizes, cache=cache, progress=False, umap=False)
     assert all(r["cached"] for r in again)
     assert again[0]["final"] == measured[0]["baseline"]["final"]

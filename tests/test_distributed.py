@@ -20,7 +20,8 @@ import torch.nn as nn
 from byol_course import distributed
 from byol_course.augment import AugmentConfig, make_views
 from byol_course.networks import BYOLNetworks, NetworkConfig
-from byol_course.train import load_checkpoint, pretrain
+from byol_course.checkpoint import load_checkpoint
+from byol_course.train import pretrain
 
 from _tiny import tiny_config  # tests/_tiny.py
 

@@ -13,7 +13,8 @@ from byol_course.__main__ import main
 from byol_course.augment import AugmentConfig, normalize
 from byol_course.export import ENCODER_FILE, META_FILE, export_encoder, load_encoder
 from byol_course.networks import BYOLNetworks, ConvNet, NetworkConfig
-from byol_course.train import CheckpointError, RunConfig, save_checkpoint
+from byol_course.checkpoint import CheckpointError, save_checkpoint
+from byol_course.config import RunConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -20,7 +20,9 @@ from byol_course.augment import AugmentConfig, make_views
 from byol_course.ema import ema_update_, tau_schedule
 from byol_course.networks import BYOLNetworks, NetworkConfig
 from byol_course.objective import symmetric_loss
-from byol_course.train import OptimConfig, RunConfig, TrainConfig, build_optimizer, lr_at, peak_lr, pretrain
+from byol_course.config import RunConfig, TrainConfig
+from byol_course.optim import OptimConfig, build_optimizer, lr_at, peak_lr
+from byol_course.train import pretrain
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

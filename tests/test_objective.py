@@ -1,5 +1,5 @@
-"""Tests of byol_course.objective (loss, EMA target, τ schedule) and of the training step's
-optimiser-side contracts in byol_course.train (no gradients to the target, lr schedule, LARS)."""
+"""Tests of byol_course.objective (the loss), byol_course.ema (EMA target, τ schedule) and of the training
+step's optimiser-side contracts (byol_course.train, byol_course.optim: no gradients to the target, lr schedule, LARS)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from byol_course.augment import AugmentConfig
 from byol_course.networks import BYOLNetworks, NetworkConfig
 from byol_course.ema import ema_update_, tau_schedule
 from byol_course.objective import byol_loss, symmetric_loss
-from byol_course.train import LARS, OptimConfig, build_optimizer, lr_at, train_step
+from byol_course.optim import LARS, OptimConfig, build_optimizer, lr_at
+from byol_course.train import Views, train_step
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -230,6 +231,11 @@ def tiny_batch() -> torch.Tensor:
     return torch.randint(0, 256, (8, 3, 32, 32), generator=g, dtype=torch.uint8)
 
 
+def views() -> Views:
+    """The paper's two view pipelines, seeded."""
+    return Views(AugmentConfig(), [torch.Generator().manual_seed(0)])
+
+
 def target_state(net: BYOLNetworks) -> dict[str, torch.Tensor]:
     out = {}
     for name, m in (("backbone", net.target_backbone), ("projector", net.target_projector)):
@@ -243,7 +249,7 @@ def test_train_step_never_gives_the_target_gradients_nor_optimizer_slots():
     net = tiny_net()
     opt = build_optimizer(net, OptimConfig(name="sgd", base_lr=0.1), 8)
     online_before = [p.detach().clone() for p in net.online_parameters()]
-    loss = train_step(net, opt, tiny_batch(), AugmentConfig(), tau=0.99, generator=torch.Generator().manual_seed(0))
+    loss = train_step(net, opt, tiny_batch(), views(), tau=0.99)
     assert torch.isfinite(loss)
     target_ids = {id(p) for p in net.target_parameters()}
     assert len(target_ids) > 0
@@ -267,7 +273,7 @@ def test_train_step_with_tau_one_leaves_target_bit_identical():
     opt = build_optimizer(net, OptimConfig(name="sgd", base_lr=0.1), 8)
     before = target_state(net)
     assert any("running_mean" in k for k in before)
-    train_step(net, opt, tiny_batch(), AugmentConfig(), tau=1.0, generator=torch.Generator().manual_seed(0))
+    train_step(net, opt, tiny_batch(), views(), tau=1.0)
     after = target_state(net)
     for k in before:
         if before[k].is_floating_point():
@@ -281,7 +287,7 @@ def test_train_step_target_update_follows_ema_formula():
     for m in net.online_modules():
         randomize_bn_buffers_(m, 6)  # the step's online forward moves these; target must follow them
     xi = target_state(net)
-    train_step(net, opt, tiny_batch(), AugmentConfig(), tau=0.5, generator=torch.Generator().manual_seed(0))
+    train_step(net, opt, tiny_batch(), views(), tau=0.5)
     theta = {}
     for name, m in (("backbone", net.online_backbone), ("projector", net.online_projector)):
         for k, v in m.state_dict().items():

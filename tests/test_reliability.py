@@ -23,21 +23,16 @@ import pytest
 import torch
 from PIL import Image
 
+import byol_course.checkpoint as checkpoint_module
 import byol_course.train as train_module
 from byol_course.__main__ import main
 from byol_course.data import DatasetError
 from byol_course.networks import NetworkConfig
-from byol_course.train import (
-    CheckpointError,
-    OptimConfig,
-    TrainConfig,
-    TrainingDiverged,
-    WriteError,
-    check_config,
-    load_checkpoint,
-    pretrain,
-    save_checkpoint,
-)
+from byol_course.atomic import WriteError
+from byol_course.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from byol_course.config import TrainConfig, check_config
+from byol_course.optim import OptimConfig
+from byol_course.train import TrainingDiverged, pretrain
 
 from _tiny import tiny_config  # tests/_tiny.py: shared with the other loop tests
 
@@ -277,7 +272,8 @@ def test_cli_override_with_evaluation_trains_then_reports(photos: Path, tmp_path
         calls.append(resume)  # what run_and_report does, minus evaluation and figures (UMAP takes ~15 s)
         from byol_course.report import load_train_split
 
-        return pretrain(cfg, out, resume=resume, train_images=load_train_split(cfg).images, progress=False)
+        train, cfg = load_train_split(cfg)
+        return pretrain(cfg, out, resume=resume, train_images=train.images, progress=False)
 
     monkeypatch.setattr(byol_course.report, "run_and_report", report_without_evaluation)
     args = [a for a in cli(photos, out, "--resume", "--override-config", epochs=2) if a != "--no-eval"]
@@ -381,7 +377,7 @@ def test_api_bad_config_is_one_sentence(build, message: str) -> None:
 def test_every_architecture_has_a_minimum_image_size() -> None:
     """check_config knows the smallest input of every backbone networks.py offers."""
     from byol_course.networks import ARCHS
-    from byol_course.train import MIN_IMAGE_SIZE
+    from byol_course.config import MIN_IMAGE_SIZE
 
     assert set(MIN_IMAGE_SIZE) == set(ARCHS)
 
@@ -498,7 +494,7 @@ def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, good_writes: int) -> None
                 return _FullDisk(f, room=1000)
         return f
 
-    monkeypatch.setattr(train_module, "open", open_, raising=False)
+    monkeypatch.setattr(checkpoint_module, "open", open_, raising=False)
 
 
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(tmp_path: Path, images: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -517,7 +513,7 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(tmp_path: P
 
 def test_read_only_folder_while_checkpointing(tmp_path: Path, images: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
     """EROFS when creating the temporary file: one sentence, the previous checkpoint intact."""
-    import byol_course._atomic as atomic
+    import byol_course.atomic as atomic
 
     pretrain(tiny_config(epochs=2), tmp_path, train_images=images, progress=False, stop_after_epochs=1)
     real = atomic.tempfile.mkstemp

@@ -10,16 +10,10 @@ import pytest
 import torch
 
 from byol_course.networks import NetworkConfig
-from byol_course.train import (
-    CheckpointError,
-    OptimConfig,
-    TrainConfig,
-    TrainingDiverged,
-    load_checkpoint,
-    load_networks,
-    pretrain,
-    save_checkpoint,
-)
+from byol_course.checkpoint import CheckpointError, load_checkpoint, load_networks, save_checkpoint
+from byol_course.config import TrainConfig
+from byol_course.optim import OptimConfig
+from byol_course.train import TrainingDiverged, pretrain
 
 from _tiny import tiny_config  # tests/_tiny.py: shared with the other loop tests
 
@@ -146,7 +140,7 @@ def test_checkpoint_for_other_architecture_is_refused(tmp_path: Path, images: to
 def test_failed_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> None:
     """If writing fails half-way, the previous checkpoint is untouched and no temporary file is left."""
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, {"model": {"w": torch.ones(3)}, "config": {}, "epoch": 1})
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}, "config": tiny_config().to_dict(), "epoch": 1})
 
     class Unpicklable:
         def __reduce__(self):
@@ -195,7 +189,7 @@ def test_loop_tau_schedule_spans_the_whole_run(tmp_path: Path, images: torch.Ten
 def test_adam_with_lars_learning_rate_warns() -> None:
     """AdamW at LARS's learning rate (0.2) warns: it collapsed BYOL in byol-pytorch #44."""
     from byol_course.networks import BYOLNetworks
-    from byol_course.train import build_optimizer
+    from byol_course.optim import build_optimizer
 
     net = BYOLNetworks(NetworkConfig(arch="convnet", hidden_dim=16, proj_dim=8, convnet_width=4))
     with pytest.warns(UserWarning, match="byol-pytorch #44"):

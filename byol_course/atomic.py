@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "remove_partial_writes", "WriteError"]
+__all__ = ["atomic_path", "atomic_write_text", "remove_partial_writes", "write_error", "WriteError"]
 
 
 class WriteError(OSError):
@@ -47,8 +47,8 @@ def remove_partial_writes(path: str | Path) -> list[Path]:
     return removed
 
 
-def _failure_message(path: Path, err: OSError, what: str, elsewhere: str) -> str:
-    """One sentence: which file, why (the OS's words), what to do, and what is left on disk."""
+def write_error(path: Path, err: OSError, what: str = "file", elsewhere: str = "write to another folder") -> WriteError:
+    """The WriteError for a failed write of path: which file, why (the OS's words), what to do, what is left on disk."""
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         advice = f"free some space or {elsewhere}"
     elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
@@ -56,7 +56,9 @@ def _failure_message(path: Path, err: OSError, what: str, elsewhere: str) -> str
     else:
         advice = f"check the disk or {elsewhere}"
     kept = f"the previous {what} is intact" if path.exists() else f"no {what} was written"
-    return f"Could not write {what} {path} ({err.strerror or err}); {advice}; {kept}."
+    error = WriteError(f"Could not write {what} {path} ({err.strerror or err}); {advice}; {kept}.")
+    error.errno = err.errno  # callers can still test for errno.ENOSPC
+    return error
 
 
 @contextlib.contextmanager
@@ -84,7 +86,11 @@ def atomic_path(path: str | Path, what: str = "file", elsewhere: str = "write to
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and not isinstance(e, WriteError):
-            error = WriteError(_failure_message(path, e, what, elsewhere))
-            error.errno = e.errno  # callers can still test for errno.ENOSPC
-            raise error from e
+            raise write_error(path, e, what, elsewhere) from e
         raise
+
+
+def atomic_write_text(path: str | Path, text: str, what: str = "file", elsewhere: str = "write to another folder") -> None:
+    """Write text to path atomically (see `atomic_path`)."""
+    with atomic_path(path, what=what, elsewhere=elsewhere) as tmp:
+        tmp.write_text(text)

@@ -1,0 +1,171 @@
+"""Chapter 9 — the collapse lab's experiments: the baseline recipe, and one ablation per ingredient.
+
+Each experiment removes or changes one ingredient of the baseline recipe, with what the paper
+measured for the same change beside it. `run_key` names a run in the cache: a hash of its
+config, its data sizes and the lab's version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..config import RunConfig, classroom_config, gpu_config
+
+__all__ = ["LAB_VERSION", "Experiment", "EXPERIMENTS", "CORE", "LabSizes", "lab_config", "experiment_config", "custom_config", "run_key"]
+
+LAB_VERSION = 2  # bump when what a run records changes: old cache entries are then ignored (2: projections, init probe)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One ablation: how it changes the baseline and what the paper measured for the same change."""
+
+    name: str
+    label: str
+    change: Callable[[RunConfig], None]  # edits a copy of the baseline config in place
+    paper: str  # the published number for the same change, with its protocol
+    source: str  # citation
+
+
+def _tau(value: float) -> Callable[[RunConfig], None]:
+    def change(cfg: RunConfig) -> None:
+        cfg.train.tau_base, cfg.train.tau_schedule = value, False
+
+    return change
+
+
+def _set(section: str, **values: Any) -> Callable[[RunConfig], None]:
+    def change(cfg: RunConfig) -> None:
+        for k, v in values.items():
+            setattr(getattr(cfg, section), k, v)
+
+    return change
+
+
+def _no_stop_gradient(cfg: RunConfig) -> None:
+    cfg.train.stop_gradient = False
+
+
+def _crop_only(cfg: RunConfig) -> None:
+    for view in (cfg.augment.view1, cfg.augment.view2):
+        view.jitter_p, view.grayscale_p, view.blur_p, view.solarize_p = 0.0, 0.0, 0.0, 0.0
+
+
+def _small_batch(cfg: RunConfig) -> None:
+    cfg.train.batch_size = max(4, cfg.train.batch_size // 4)
+
+
+_IMAGENET = "Grill et al. 2020, Table 5 (ImageNet, ResNet-50, 300 epochs, linear top-1)"
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment("baseline", "baseline BYOL", lambda cfg: None, "72.5%", _IMAGENET),
+        Experiment("no_predictor", "no predictor", _set("network", predictor=False), "0.2%", _IMAGENET),
+        Experiment("tau_0", "τ = 0 (target = online, stop-grad)", _tau(0.0), "0.3%", _IMAGENET),
+        Experiment("tau_1", "τ = 1 (target stays at init)", _tau(1.0), "18.8%", _IMAGENET),
+        Experiment(
+            "no_stop_gradient",
+            "no stop-gradient",
+            _no_stop_gradient,
+            "0.1%",
+            "Chen & He 2020 (SimSiam), §4.1 (ImageNet, ResNet-50, linear top-1)",
+        ),
+        Experiment(
+            "no_norm",
+            "no norm in heads",
+            _set("network", head_norm="none"),
+            "28.3% (random encoder 28.8%)",
+            "untitled-ai 2020 (STL-10, 10 epochs, linear)",
+        ),
+        Experiment(
+            "group_norm_ws",
+            "GroupNorm + WS in heads",
+            _set("network", head_norm="group"),
+            "73.9% (BN: 74.3%)",
+            "Richemond et al. 2020 (ImageNet, ResNet-50, linear top-1)",
+        ),
+        Experiment("no_weight_decay", "no weight decay", _set("optim", weight_decay=0.0), "—", "no published ablation"),
+        Experiment("crop_only", "crop + flip only", _crop_only, "59.4%", _IMAGENET),
+        Experiment(
+            "small_batch", "batch ÷ 4", _small_batch, "batch 256: 71.8%, 64: 59.7% (4096: 72.5%)", _IMAGENET
+        ),
+    ]
+}
+CORE = ["baseline", "no_predictor", "tau_0", "tau_1", "no_stop_gradient", "no_norm"]
+
+
+@dataclass
+class LabSizes:
+    """How much data a lab run trains and evaluates on."""
+
+    train_images: int  # the first N images of the (shuffled) training split
+    bank_images: int  # labelled training images for the kNN bank and linear probe
+    test_images: int  # test images for kNN, collapse metrics and UMAP
+
+
+def lab_config(mode: str = "classroom") -> tuple[RunConfig, LabSizes]:
+    """The baseline recipe and data sizes for a run mode ('smoke' | 'classroom' | 'full')."""
+    if mode == "full":  # a CUDA GPU: CIFAR-10, ResNet-18 (not yet timed on a GPU)
+        cfg = gpu_config("cifar10")
+        cfg.train.epochs = 10
+        return cfg, LabSizes(train_images=25_000, bank_images=10_000, test_images=5_000)
+    cfg = classroom_config("embedded")
+    cfg.train.log_every = 25
+    if mode == "smoke":
+        cfg.train.epochs = 2
+        cfg.network.convnet_width, cfg.network.hidden_dim, cfg.network.proj_dim = 4, 64, 32
+        cfg.train.batch_size = 32
+        return cfg, LabSizes(train_images=256, bank_images=256, test_images=128)
+    if mode != "classroom":
+        raise ValueError(f"Unknown lab mode {mode!r}; choose smoke, classroom or full.")
+    cfg.train.epochs = 8
+    return cfg, LabSizes(train_images=5_000, bank_images=2_000, test_images=1_000)
+
+
+def experiment_config(name: str, base: RunConfig) -> RunConfig:
+    """A copy of base with experiment `name`'s change applied."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}.")
+    cfg = RunConfig.from_dict(base.to_dict())
+    EXPERIMENTS[name].change(cfg)
+    return cfg
+
+
+def custom_config(
+    base: RunConfig,
+    predictor: bool = True,
+    tau: float | None = None,
+    stop_gradient: bool = True,
+    head_norm: str = "batch",
+    weight_decay: float | None = None,
+) -> tuple[str, RunConfig]:
+    """Your own combination of switches; returns (a name describing it, the config). tau None keeps the schedule."""
+    cfg = RunConfig.from_dict(base.to_dict())
+    cfg.network.predictor, cfg.network.head_norm, cfg.train.stop_gradient = predictor, head_norm, stop_gradient
+    parts = []
+    if not predictor:
+        parts.append("no pred")
+    if tau is not None:
+        _tau(tau)(cfg)
+        parts.append(f"τ={tau:g}")
+    if not stop_gradient:
+        parts.append("no stop-grad")
+    if head_norm != "batch":
+        parts.append(f"norm={head_norm}")
+    if weight_decay is not None:
+        cfg.optim.weight_decay = weight_decay
+        parts.append(f"wd={weight_decay:g}")
+    cfg.network.__post_init__()  # validate head_norm
+    return ("custom: " + ", ".join(parts)) if parts else "custom: baseline", cfg
+
+
+def run_key(cfg: RunConfig, sizes: LabSizes) -> str:
+    """A short hash of everything that determines a run's result: config, data sizes, lab version."""
+    blob = json.dumps({"config": cfg.to_dict(), "sizes": dataclasses.asdict(sizes), "lab": LAB_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+

@@ -1,0 +1,219 @@
+"""Chapter 9 — running the collapse lab: train each experiment, measure collapse after every epoch, cache the result.
+
+The per-epoch record (epoch 0 = the untrained network): loss, embedding std against 1/√d,
+effective rank, kNN accuracy of the backbone, and the cosines of positive and random pairs; at
+the end a linear probe (and the untrained network's), the spectrum, a UMAP of the test
+features and the projections on their two main axes at one scale. A result is cached under
+cache/<name>-<key>/result.json, keyed by `run_key`; an interrupted run resumes from its last epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..atomic import atomic_write_text
+from ..augment import normalize
+from ..config import RunConfig
+from ..data import load_dataset
+from ..device import hardware, resolve_device
+from ..evaluate import Monitor, eval_mode, linear_probe
+from ..networks import BYOLNetworks, build_networks
+from ..train import pretrain
+from .experiments import CORE, EXPERIMENTS, LabSizes, experiment_config, lab_config, run_key
+from .report import verdict
+
+__all__ = ["LabData", "load_lab_data", "run_experiment", "run_lab", "projection_2d", "summary"]
+
+@dataclass
+class LabData:
+    """The images one lab uses, loaded once and shared by its runs, and their colour statistics."""
+
+    name: str
+    train: torch.Tensor  # uint8 (N, 3, H, W), unlabelled pretraining images
+    bank: torch.Tensor  # uint8, labelled training images (kNN bank, linear-probe training set)
+    bank_labels: torch.Tensor
+    test: torch.Tensor
+    test_labels: torch.Tensor
+    classes: list[str]
+    mean: tuple[float, float, float]  # per-channel mean and std of the training split, for the views
+    std: tuple[float, float, float]
+
+    def normalised(self, cfg: RunConfig) -> RunConfig:
+        """A copy of cfg whose views are normalised with this data's mean and std."""
+        cfg = RunConfig.from_dict(cfg.to_dict())
+        cfg.augment.mean, cfg.augment.std = self.mean, self.std
+        return cfg
+
+    def monitor(self, cfg: RunConfig) -> Monitor:
+        """What a run on this data watches: kNN against the bank, collapse metrics on the test images."""
+        return Monitor(self.bank, self.bank_labels, self.test, self.test_labels, cfg.augment, seed=cfg.train.seed)
+
+
+def load_lab_data(cfg: RunConfig, sizes: LabSizes) -> LabData:
+    """Load cfg's dataset once, at the sizes of the lab."""
+    train = load_dataset(cfg.train.dataset, "train", seed=cfg.train.seed, image_size=cfg.augment.image_size)
+    test = load_dataset(cfg.train.dataset, "test", seed=cfg.train.seed, image_size=cfg.augment.image_size)
+    mean, std = train.mean_std()
+    return LabData(
+        name=train.name,
+        train=train.images[: sizes.train_images],
+        bank=train.images[: sizes.bank_images],
+        bank_labels=train.labels[: sizes.bank_images],
+        test=test.images[: sizes.test_images],
+        test_labels=test.labels[: sizes.test_images],
+        classes=list(test.classes),
+        mean=tuple(round(m, 4) for m in mean),
+        std=tuple(round(s, 4) for s in std),
+    )
+
+
+def _linear(bank: torch.Tensor, test: torch.Tensor, data: LabData, seed: int) -> float:
+    return linear_probe(bank, data.bank_labels, test, data.test_labels, seed=seed)["top1"]
+
+
+@torch.no_grad()
+def projection_2d(net: BYOLNetworks, cfg: RunConfig, images: torch.Tensor) -> list[list[float]]:
+    """The normalised online projections z̄ of images on their two main axes (PCA), at their true scale.
+
+    Unlike UMAP, which rescales every map to fill its plot, this keeps distances: a collapsed
+    run, whose z̄ are all nearly the same unit vector, shows as a point at the origin.
+    """
+    device = next(net.parameters()).device
+    with eval_mode(net):
+        z = torch.cat([net.project(normalize(images[i : i + 512].to(device), cfg.augment)).float().cpu() for i in range(0, len(images), 512)])
+    zc = F.normalize(z, dim=1)
+    zc = zc - zc.mean(dim=0)  # (N, d) centred unit vectors
+    _, _, v = torch.linalg.svd(zc, full_matrices=False)
+    return (zc @ v[:2].T).tolist()  # (N, 2)
+
+
+def _cache_dir(cache: Path, name: str, key: str) -> Path:
+    """cache/<name>-<key>; an existing folder with the same key is reused whatever its name."""
+    found = sorted(cache.glob(f"*-{key}")) if cache.exists() else []
+    if found:
+        return found[0]
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in name).strip("-")[:40] or "run"
+    return cache / f"{safe}-{key}"
+
+
+def run_experiment(
+    name: str,
+    cfg: RunConfig,
+    data: LabData,
+    sizes: LabSizes,
+    cache: str | Path = "runs/collapse",
+    label: str | None = None,
+    progress: bool = True,
+    umap: bool = True,
+) -> dict[str, Any]:
+    """Train one configuration on data (normalised with its colour statistics) and record its collapse metrics,
+    or read them from the cache.
+
+    The cache entry is cache/<name>-<key>/result.json, key = run_key(the normalised cfg, sizes);
+    a run that was interrupted resumes from its last saved epoch.
+    """
+    cfg = data.normalised(cfg)
+    key = run_key(cfg, sizes)
+    folder = _cache_dir(Path(cache), name, key)
+    result_path = folder / "result.json"
+    if result_path.exists():
+        result = json.loads(result_path.read_text())
+        if not umap or result.get("umap") is not None:
+            result["cached"] = True
+            return result
+    t0 = time.perf_counter()
+    monitor = data.monitor(cfg)
+    first, init_bank, init_test = monitor.measure(build_networks(cfg.network, cfg.train.seed).to(resolve_device(cfg.train.device)))
+    init_linear = _linear(init_bank, init_test, data, cfg.train.seed)
+    last: dict[int, tuple] = {}  # the last epoch's measurement, reused as the final one
+
+    def eval_fn(net: BYOLNetworks, epoch: int) -> dict[str, Any]:
+        m, bank, test = monitor.measure(net)
+        last.clear()
+        last[epoch] = (dict(m), bank, test)
+        m.pop("spectrum")
+        return m
+
+    cfg.train.knn_every = 1
+    if progress:
+        print(f"[{name}] training {cfg.train.epochs} epochs on {data.train.shape[0]} images ({folder})")
+    resume = (folder / "checkpoint.pt").exists()  # an interrupted run continues
+    net, history = pretrain(cfg, folder, resume=resume, train_images=data.train, eval_fn=eval_fn, progress=progress)
+    final, bank, test_features = last[cfg.train.epochs] if cfg.train.epochs in last else monitor.measure(net)
+    final["linear_top1"] = _linear(bank, test_features, data, cfg.train.seed)
+    init_record = {"epoch": 0, **{k: v for k, v in first.items() if k != "spectrum"}}
+    result: dict[str, Any] = {
+        "name": name,
+        "label": label or (EXPERIMENTS[name].label if name in EXPERIMENTS else name),
+        "key": key,
+        "config": cfg.to_dict(),
+        "sizes": dataclasses.asdict(sizes),
+        "dataset": data.name,
+        "proj_dim": cfg.network.proj_dim,
+        "history": [init_record, *history],
+        "final": final,
+        "init_spectrum": first["spectrum"],
+        "init_linear_top1": init_linear,
+        "hardware": hardware(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "train_seconds": history[-1]["wall_seconds"],
+    }
+    result["projection_2d"] = projection_2d(net, cfg, data.test)
+    if umap:
+        from ..visualize import umap_embed
+
+        result["umap"] = umap_embed(test_features, seed=cfg.train.seed).tolist()
+    result["seconds"] = time.perf_counter() - t0
+    atomic_write_text(result_path, json.dumps(result))
+    result["cached"] = False
+    return result
+
+
+def run_lab(
+    names: Sequence[str] = CORE,
+    mode: str = "classroom",
+    cache: str | Path = "runs/collapse",
+    progress: bool = True,
+    umap: bool = True,
+    base: RunConfig | None = None,
+    sizes: LabSizes | None = None,
+    data: LabData | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or read from the cache) the named experiments on the lab's data; one result per name.
+
+    base, sizes: the baseline recipe and data sizes (default: lab_config(mode)); data: the
+    images, when the caller already loaded them with load_lab_data(base, sizes).
+    """
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"Unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}.")
+    if base is None or sizes is None:
+        base_cfg, base_sizes = lab_config(mode)
+        base, sizes = base or base_cfg, sizes or base_sizes
+    data = data or load_lab_data(base, sizes)
+    results = []
+    for i, name in enumerate(names):
+        r = run_experiment(name, experiment_config(name, base), data, sizes, cache, progress=progress, umap=umap)
+        if progress:
+            print(f"[{i + 1}/{len(names)}] {name}: {summary(r)}")
+        results.append(r)
+    return results
+
+
+def summary(r: dict[str, Any]) -> str:
+    """One line: the final collapse metrics, kNN, linear probe, the verdict, and whether it came from the cache."""
+    f = r["final"]
+    how = "from cache" if r.get("cached") else f"{r['seconds']:.0f} s"
+    return (
+        f"std {f['embedding_std']:.4f}, rank {f['effective_rank']:.1f}, kNN {f['knn_top1']:.1%}, "
+        f"linear {f['linear_top1']:.1%} → {verdict(r)} ({how})"
+    )

@@ -1,0 +1,190 @@
+"""Chapter 5 — a run's configuration and the course's two recipes.
+
+A run is described by one `RunConfig`: a dataclass per component (`TrainConfig` here,
+`augment.AugmentConfig`, `networks.NetworkConfig`, `optim.OptimConfig`), each with its source's
+defaults. It is saved as config.json beside every checkpoint and inside it; `RunConfig.from_dict`
+reads it back and says in one sentence what is wrong with a file that does not fit (a missing
+section, an unknown or mistyped setting). A setting missing from an older file takes its default.
+
+The recipes: `classroom_config` (the small ConvNet, minutes on a laptop CPU) and `gpu_config`
+(ResNet-18 on CIFAR-10, after solo-learn).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .augment import AugmentConfig, classroom_augment
+from .device import PRECISIONS
+from .networks import NetworkConfig, classroom_network
+from .optim import OptimConfig
+
+__all__ = [
+    "TrainConfig",
+    "RunConfig",
+    "MIN_IMAGE_SIZE",
+    "check_config",
+    "replace_config",
+    "classroom_config",
+    "gpu_config",
+]
+
+# The smallest views each backbone takes (measured): the ConvNet's three 2×2 max-pools halve
+# 8 to 1 pixel, and a 7×7 view fails in the last pool; the ResNets run down to 1×1, but the
+# views' Gaussian blur pads by reflection, which needs 2×2.
+MIN_IMAGE_SIZE = {"convnet": 8, "resnet18": 2, "resnet50": 2}
+
+
+@dataclass
+class TrainConfig:
+    """The run: data, length, EMA, precision, switches for the collapse lab."""
+
+    dataset: str = "embedded"
+    epochs: int = 10
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    tau_base: float = 0.99  # paper: 0.996 (1000 epochs), 0.99 (≤ 300 epochs)
+    tau_schedule: bool = True  # cosine from tau_base to 1; False keeps τ = tau_base
+    stop_gradient: bool = True  # False: gradients through both branches, target = online
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
+    channels_last: bool = True
+    knn_every: int = 0  # epochs between kNN checks on the test split (0: only at the end)
+    log_every: int = 10  # steps between host syncs (loss logging, NaN check)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            problems.append(f"batch size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
+        if not 0.0 <= self.tau_base <= 1.0:
+            problems.append(f"tau must be in [0, 1], got {self.tau_base}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if self.seed < 0:
+            problems.append(f"the seed must be 0 or more, got {self.seed}")
+        if self.log_every < 1:
+            problems.append(f"log_every must be at least 1, got {self.log_every}")
+        if self.knn_every < 0:
+            problems.append(f"knn_every must be 0 (only at the end) or more, got {self.knn_every}")
+        if problems:
+            raise ValueError("; ".join(problems) + ".")
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; saved as config.json beside its checkpoint."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON- and weights_only-safe)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "RunConfig":
+        """Inverse of to_dict; a ValueError naming the setting when d does not describe a run."""
+        return _build(cls, d, "config")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """cls(**data), every field checked against its type hint; nested dataclasses recursively."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} should be a table of settings, got {type(data).__name__} {data!r:.40}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where} has unknown setting(s) {', '.join(map(str, unknown))}")
+    sections = [name for name in fields if dataclasses.is_dataclass(hints[name]) and name not in data]
+    if sections:
+        raise ValueError(f"{where} lacks the section(s) {', '.join(sections)}")
+    values = {name: _value(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return cls(**values)
+    except ValueError as e:
+        raise ValueError(f"{where}: {str(e).rstrip('.')}") from None
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    """value checked against a field's type hint (int, float, bool, str, tuple of floats, a dataclass)."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        ok = isinstance(value, (list, tuple)) and len(value) == len(args) and all(_is_number(v) for v in value)
+        if not ok:
+            raise ValueError(f"{where} should be a list of {len(args)} numbers, got {value!r:.60}")
+        return tuple(value)
+    description, fits = _SCALARS[hint]
+    if not fits(value):
+        raise ValueError(f"{where} should be {description}, got {value!r:.60}")
+    return value  # an int stays an int (its JSON, and so the collapse lab's cache key, is unchanged)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_SCALARS = {  # type hint -> (what it should be, in words; the test)
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", _is_number),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Refuse a config that cannot run, with one sentence (also after fields were edited in place)."""
+    for part in (cfg.train, cfg.network, cfg.optim):
+        dataclasses.replace(part)  # re-runs each component's own checks
+    size, arch = cfg.augment.image_size, cfg.network.arch
+    smallest = MIN_IMAGE_SIZE[arch]
+    if isinstance(size, bool) or not isinstance(size, int) or size < smallest:
+        why = "its three 2×2 max-pools need" if arch == "convnet" else "the augmented views need"
+        raise ValueError(
+            f"Image size {size} is too small for the {arch}: {why} at least {smallest}×{smallest} pixels; "
+            f"use --image-size {smallest} or more (32 is the usual)."
+        )
+
+
+def replace_config(cfg: Any, **changes: Any) -> Any:
+    """dataclasses.replace, re-exported for notebooks."""
+    return dataclasses.replace(cfg, **changes)
+
+
+# --- recipes --------------------------------------------------------------------------------
+
+
+def classroom_config(dataset: str = "embedded") -> RunConfig:
+    """The CPU classroom recipe: the small ConvNet, about three minutes of BYOL on 2 cores.
+
+    Measured choices (data/README.md, benchmarks/embedded_design.py): AdamW 2e-3 (Adam
+    with LARS's learning rate of 0.2 collapses, byol-pytorch #44); τ_base 0.96 (a short
+    run needs a target that keeps up); batch 64 (more steps in the same time); the views
+    and the network of `augment.classroom_augment` and `networks.classroom_network`.
+    """
+    return RunConfig(
+        train=TrainConfig(dataset=dataset, epochs=12, batch_size=64, tau_base=0.96),
+        augment=classroom_augment(),
+        network=classroom_network(),
+        optim=OptimConfig(name="adamw", base_lr=2e-3, weight_decay=1e-4, warmup_epochs=1, scale_lr_by_batch=False),
+    )
+
+
+def gpu_config(dataset: str = "cifar10") -> RunConfig:
+    """The GPU recipe: ResNet-18 (CIFAR form) after solo-learn's CIFAR BYOL (LARS lr 1.0, wd 1e-5, τ 0.99)."""
+    return RunConfig(
+        train=TrainConfig(dataset=dataset, epochs=200, batch_size=512, tau_base=0.99),
+        augment=AugmentConfig(blur=False),
+        network=NetworkConfig(arch="resnet18", hidden_dim=4096, proj_dim=256),
+        optim=OptimConfig(name="lars", base_lr=1.0, weight_decay=1e-5, warmup_epochs=10),
+    )
