@@ -20,7 +20,7 @@ is `nn.Identity()` because the encoder ends at the pooled features:
     m.load_state_dict(torch.load("encoder.pt", weights_only=True), strict=True)
 
 The small `convnet` has no torchvision counterpart. It is exported all the same (the course's
-CPU runs train it, and chapter 7 fine-tunes it): `byol_course.networks.ConvNet(width)` loads
+CPU runs train it, and chapter 8 fine-tunes it): `byol_course.networks.ConvNet(width)` loads
 it with `strict=True`, and it is plain Conv2d/BatchNorm2d/ReLU/MaxPool2d layers that any code
 can rebuild from encoder.json's "builder".
 
