@@ -149,8 +149,9 @@ def nbgrader_student_versions(instructor: dict[str, object], nbgrader: str) -> d
         source.mkdir(parents=True)
         for name, nb in instructor.items():
             nbformat.write(nb, source / name)
+        nbgrader = str(Path(nbgrader).absolute())  # it runs in the scratch course directory
         cmd = [nbgrader, "generate_assignment", ASSIGNMENT, "--force", f"--CourseDirectory.root={root}", "--log-level=WARN"]
-        bin_dir = str(Path(nbgrader).resolve().parent)  # nbgrader runs `alembic` from its own environment
+        bin_dir = str(Path(nbgrader).parent)  # nbgrader runs `alembic` from its own environment
         env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
         result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
         if result.returncode != 0:
@@ -160,10 +161,21 @@ def nbgrader_student_versions(instructor: dict[str, object], nbgrader: str) -> d
 
 
 def leaked(instructor_nb, student_nb) -> list[str]:
-    """Solution lines of the instructor notebook that are still in the student notebook."""
+    """Solution lines still in the student notebook, for each solution region that is at least half there.
+
+    Half, not any: a solution's generic lines (`loss.backward()`) may rightly appear elsewhere, in a
+    quoted listing for instance; a pasted copy of the solution brings most of its lines along.
+    """
     student_text = "\n".join(c.source for c in student_nb.cells)
-    return [line for c in instructor_nb.cells if is_solution(c) for line in solution_lines(c)
-            if len(line.strip()) >= 10 and line.strip() in student_text]  # short lines (`)`, `return x`) prove nothing
+    found = []
+    for cell in instructor_nb.cells:
+        if not is_solution(cell):
+            continue
+        lines = [line.strip() for line in solution_lines(cell) if len(line.strip()) >= 10 and not line.strip().startswith("#")]
+        there = [line for line in lines if line in student_text]
+        if lines and 2 * len(there) >= len(lines):
+            found += there
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ import torch
 
 from _exercise_helpers import assert_diagnosis, not_written, verdict
 from byol_course.ema import ema_update_
-from byol_course.exercises import check_ema, check_train_step
+from byol_course.exercises import check_ema, check_train_step, reference_train_step
 from byol_course.objective import byol_loss, symmetric_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -214,6 +214,7 @@ def test_train_step_mistakes(fn, phrase, capsys) -> None:
 def test_train_step_right_answers(capsys) -> None:
     assert verdict(check_train_step, train_step_reference, capsys)[0]
     assert verdict(check_train_step, _variant(), capsys)[0]
+    assert verdict(check_train_step, reference_train_step, capsys)[0]  # the one notebooks may fall back on
 
 
 def test_the_package_train_step_passes_once_it_takes_views(capsys) -> None:

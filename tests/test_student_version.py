@@ -133,3 +133,16 @@ def test_builtin_replacement_equals_nbgrader(tool, demo, tmp_path) -> None:
     ours = tool.builtin_student_version(instructor[FIXTURE.name])
     theirs = tool.nbgrader_student_versions(instructor, str(NBGRADER))[FIXTURE.name]
     assert [c.source for c in ours.cells] == [c.source for c in theirs.cells]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_course_notebooks_instructor_version_passes_its_exercise_checkers(tool, path: Path, tmp_path) -> None:
+    """In build/instructor/, the checker cell after each solution prints ✓ (about 15 s a notebook)."""
+    nb = nbformat.read(path, as_version=4)
+    if not any(tool.is_solution(c) for c in nb.cells):
+        pytest.skip(f"{path.name} has no marked exercise")
+    ran = _run(tool.instructor_version(nb), tmp_path, path.stem)
+    after = [ran.cells[i + 1] for i, c in enumerate(ran.cells) if tool.is_solution(c)]
+    verdicts = [o.get("text", "") for c in after for o in c.outputs if o.get("name") == "stdout"]
+    assert len(verdicts) == len(after) and all(v.startswith("✓") for v in verdicts), verdicts

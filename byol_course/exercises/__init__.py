@@ -34,14 +34,17 @@ _CHECKERS = {
     "check_ema": "ema",
     "check_train_step": "train",
 }
+# Not a checker, but re-exported too: chapter 5's step from the pieces, for notebooks that need a step.
+_OTHERS = {"reference_train_step": "train"}
 
-__all__ = list(_CHECKERS)
+__all__ = [*_CHECKERS, *_OTHERS]
 
 
 def __getattr__(name: str) -> Any:
     """Import the checker's chapter module on first use."""
-    if name in _CHECKERS:
-        value = getattr(importlib.import_module(f".{_CHECKERS[name]}", __name__), name)
+    module = _CHECKERS.get(name) or _OTHERS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value  # the next lookup is a plain attribute
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ from ..networks import BYOLNetworks, NetworkConfig
 from ..objective import byol_loss, symmetric_loss
 from .common import call, checker, close, describe, effective_tau
 
-__all__ = ["check_train_step"]
+__all__ = ["check_train_step", "reference_train_step"]
 
 _TAU = 0.8
 
@@ -37,6 +37,22 @@ class _Views:
         pair = self.pairs[min(self.calls, len(self.pairs) - 1)]
         self.calls += 1
         return pair[0].clone(), pair[1].clone()
+
+
+def reference_train_step(net: BYOLNetworks, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                         views: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], tau: float) -> torch.Tensor:
+    """One BYOL step in the paper's order, from chapters 1–4's pieces; returns the loss, detached."""
+    x1, x2 = views(images)  # (B, 3, S, S) each: the two pipelines
+    p1, p2 = net.online(x1), net.online(x2)  # (B, d) online predictions
+    with torch.no_grad():  # stop-gradient: the targets are constants
+        z1, z2 = net.target(x1), net.target(x2)  # (B, d) target projections
+    loss = symmetric_loss(p1, p2, z1, z2)  # ℓ(p1, z2) + ℓ(p2, z1)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    for target, online in zip(net.target_modules(), net.online_modules()):
+        ema_update_(target, online, tau)  # after the step: weights and BatchNorm buffers
+    return loss.detach()
 
 
 def _setup() -> tuple[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, _Views]:
@@ -56,8 +72,10 @@ def _setup() -> tuple[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, _Views]
 
 def _step(order: str = "paper", pairing: str = "cross", predictor: bool = True, targets: str = "target",
           reduce: str = "sum", tau: float = _TAU, ema: str = "all") -> tuple[BYOLNetworks, torch.Tensor]:
-    """The reference step (the defaults), or the same step with one mistake; returns the network and the loss."""
+    """The reference step (no arguments), or the same step with one mistake; returns the network and the loss."""
     net, optimizer, images, views = _setup()
+    if (order, pairing, predictor, targets, reduce, tau, ema) == ("paper", "cross", True, "target", "sum", _TAU, "all"):
+        return net, reference_train_step(net, optimizer, images, views, _TAU)
     x1, x2 = views(images)
 
     def update_target() -> None:
