@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-browser lab clean
+.PHONY: demo test test-browser lab clean student
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,18 @@ test-browser: $(VENV)/.installed-browser  ## every notebook in JupyterLab in hea
 lab: $(STAMP)   ## JupyterLab on the notebooks (the browser test starts it the same way)
 	$(PY) scripts/lab.py
 
+# nbgrader lives in its own venv: installing it into .venv would add its JupyterLab extensions to `make lab`
+NBGRADER_VENV ?= .venv-nbgrader
+$(NBGRADER_VENV)/.installed: scripts/nbgrader-requirements.txt
+	@test -x $(NBGRADER_VENV)/bin/python || $(PYTHON) -m venv $(NBGRADER_VENV)
+	$(NBGRADER_VENV)/bin/python -m pip install --quiet -r scripts/nbgrader-requirements.txt
+	@touch $@
+
+student: $(STAMP) $(NBGRADER_VENV)/.installed  ## build/instructor/ (solutions in place) and build/student/ (nbgrader generate_assignment)
+	$(PY) scripts/student_version.py --nbgrader $(NBGRADER_VENV)/bin/nbgrader --out build notebooks/*.ipynb
+
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache build
 
 # --- benchmarks, not part of `make test`: the peers go into benchmarks/.venv, never into .venv ---
 .PHONY: bench

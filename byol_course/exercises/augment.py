@@ -1,0 +1,143 @@
+"""Chapter 1's exercises: solarize, and BYOL's two asymmetric view pipelines."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import torch
+
+from .. import augment
+from ..augment import AugmentConfig, ViewConfig
+from .common import call, checker, close, first_match, tensor_problem
+
+__all__ = ["check_solarize", "check_views"]
+
+
+@checker("solarize")
+def check_solarize(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str | None:
+    """fn(x, threshold) on float images in [0, 1] must invert every pixel ≥ threshold (v → 1 − v) and keep the rest."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 8, 8, generator=g)
+    x[0, 0, 0, :4] = torch.tensor([0.5, 0.3, 0.25, 0.75])  # pixels exactly at both thresholds tested below
+    for threshold in (0.5, 0.3):
+        given = x.clone()
+        out = call(fn, given, threshold)
+        if out.problem:
+            return out.problem
+        if not torch.equal(given, x):
+            return "it changed its input tensor in place: return a new tensor (torch.where(...) makes one) and leave x as it was."
+        if problem := tensor_problem(out.value, tuple(x.shape), "the solarized image"):
+            return problem
+        y = out.value.detach().float()
+        if close(y, torch.where(x >= threshold, 1 - x, x), atol=1e-6):
+            continue
+        bright = x >= threshold
+        return first_match(y, [
+            (lambda: torch.where(x >= threshold, 255 - x, x), "values left [0, 1]: on float images the inverse of v is 1 − v (255 − v is for uint8 images)."),
+            (lambda: torch.where(x > threshold, 1 - x, x), "pixels exactly at the threshold must be inverted too: use x >= threshold, not x > threshold."),
+            (lambda: torch.where(x < threshold, 1 - x, x), "you inverted the dark pixels: the bright ones, x >= threshold, become 1 − x and the others stay."),
+            (lambda: 1 - x, "every pixel was inverted: solarize inverts only the pixels at or above the threshold and keeps the others."),
+            (lambda: x, "nothing changed: the pixels at or above the threshold must become 1 − x."),
+            (lambda: torch.where(x >= 0.5, 1 - x, x), "your function ignores `threshold` (it always uses 0.5): compare x with the threshold argument."),
+        ]) or (
+            "the pixels below the threshold changed: solarize keeps them as they are."
+            if not close(y[~bright], x[~bright], atol=1e-6)
+            else "the pixels at or above the threshold should become 1 − x: torch.where(x >= threshold, 1 - x, x)."
+        )
+    return None
+
+
+# --- the two views -------------------------------------------------------------------------
+
+_SIZE = 32  # AugmentConfig().image_size: the paper recipe's views of 32×32 images
+
+
+def _paper() -> AugmentConfig:
+    return AugmentConfig()  # the paper's two pipelines, 32×32 views
+
+
+def _one_view(images: torch.Tensor, view: ViewConfig, cfg: AugmentConfig, g: torch.Generator, skip: str = "",
+              normalise: bool = True) -> torch.Tensor:
+    """make_view's order, with one op optionally left out: how the wrong answers below are built."""
+    x = images.float().div(255)
+    x = augment.random_resized_crop(x, cfg.image_size, view.crop_scale, view.crop_ratio, view.flip_p, g)
+    x = augment.color_jitter(x, view.brightness, view.contrast, view.saturation, view.hue, view.jitter_p, g)
+    x = augment.grayscale(x, view.grayscale_p, g)
+    if skip != "blur":
+        x = augment.gaussian_blur(x, view.blur_p, view.blur_sigma, g)
+    if skip != "solarize":
+        x = augment.solarize(x, view.solarize_p, g)
+    if not normalise:
+        return x
+    m = torch.tensor(cfg.mean).view(1, 3, 1, 1)
+    s = torch.tensor(cfg.std).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def _pair(images: torch.Tensor, seed: int, first: ViewConfig, second: ViewConfig, skip1: str = "", skip2: str = "",
+          normalise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    cfg, g = _paper(), torch.Generator().manual_seed(seed)
+    return (_one_view(images, first, cfg, g, skip1, normalise), _one_view(images, second, cfg, g, skip2, normalise))
+
+
+def _test_images() -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (12, 3, _SIZE, _SIZE), dtype=torch.uint8, generator=g)
+    images[1:4] = images[0]  # four copies of one image: per-sample draws must give them different views
+    return images
+
+
+_NO_BLUR = "there is no Gaussian blur: view 1 is always blurred (p = 1.0) and view 2 with p = 0.1, as in AugmentConfig()."
+
+
+@checker("views")
+def check_views(fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]) -> str | None:
+    """fn(images, generator) must return BYOL's (view1, view2) of a uint8 batch, as augment.make_views with the paper's recipe."""
+    images = _test_images()
+    B = images.shape[0]
+    out = call(fn, images.clone(), torch.Generator().manual_seed(0))
+    if out.problem:
+        return out.problem
+    if not (isinstance(out.value, (tuple, list)) and len(out.value) == 2):
+        return "return the two views as a pair, `return view1, view2`, not " + (
+            f"{len(out.value)} values." if isinstance(out.value, (tuple, list)) else "one object."
+        )
+    v1, v2 = out.value
+    for k, v in ((1, v1), (2, v2)):
+        if isinstance(v, torch.Tensor) and not v.is_floating_point():
+            return f"view {k} is {v.dtype}: views are float tensors (make_view divides by 255 and normalises)."
+        if problem := tensor_problem(v, (B, 3, _SIZE, _SIZE), f"view {k}"):
+            return problem
+    given = images.clone()
+    call(fn, given, torch.Generator().manual_seed(0))
+    if not torch.equal(given, images):
+        return "it changed the uint8 images in place: convert a copy (images.float() / 255 makes one) and leave the batch as it was."
+    v1, v2 = v1.detach(), v2.detach()
+    v1cfg, v2cfg = _paper().views()
+    ref1, ref2 = augment.make_views(images, _paper(), torch.Generator().manual_seed(0))
+    if close(v1, ref1) and close(v2, ref2):
+        return None
+    if close(v1, v2):
+        return "the two views are identical: make them with the two different pipelines, each drawing its own random parameters from the same generator."
+    for k, v in ((1, v1), (2, v2)):
+        if all(close(v[0], v[i]) for i in (1, 2, 3)):
+            return (f"four copies of one image got the same view {k}: the random parameters were drawn once for the whole batch "
+                    "(a torchvision transform called on a batch tensor does that); use the package's per-sample ops.")
+    again = call(fn, images.clone(), torch.Generator().manual_seed(0)).value
+    if not (isinstance(again, (tuple, list)) and len(again) == 2 and close(again[0], v1) and close(again[1], v2)):
+        return "the same generator seed gave different views: draw every random number from `generator` (pass it to each op), not from torch's global generator."
+    first = first_match((v1, v2), [
+        (lambda: _pair(images, 0, v2cfg, v1cfg), "the pipelines are swapped: view 1 is the always-blurred, never-solarized one (ViewConfig()), view 2 the other."),
+        (lambda: _pair(images, 0, v1cfg, v1cfg), "both views come from view 1's pipeline: view 2 is blurred with p = 0.1 and solarized with p = 0.2 (cfg.view2)."),
+        (lambda: _pair(images, 0, v2cfg, v2cfg), "both views come from view 2's pipeline: view 1 is always blurred and never solarized (cfg.view1)."),
+        (lambda: _pair(images, 0, v1cfg, v2cfg, skip2="solarize"), "view 2 is never solarized: end its pipeline with augment.solarize(x, p=0.2, generator=generator)."),
+        (lambda: _pair(images, 0, v1cfg, v2cfg, skip1="blur", skip2="blur"), _NO_BLUR),
+        (lambda: _pair(images, 0, replace(v1cfg, blur_p=0.0), replace(v2cfg, blur_p=0.0)), _NO_BLUR),
+        (lambda: _pair(images, 0, v1cfg, v2cfg, normalise=False), "the views are not normalised: finish each with (x − mean) / std, using the config's mean and std."),
+    ])
+    return first or (
+        "your views differ from the paper's: apply crop + flip, colour jitter, grayscale, blur, solarize and normalise in that order, "
+        "view 1 then view 2, with the two ViewConfigs of AugmentConfig() and the one generator."
+    )
+

@@ -1,0 +1,165 @@
+"""What every checker shares: calling the student's function safely, comparing tensors, the verdict line.
+
+A checker is a function `check_x(fn) -> bool` decorated with `@checker("x")`. Its body
+returns None when `fn` is right, or ONE sentence that names the mistake and the fix. The
+decorator prints `✓ x: matches the reference.` or `✗ x: <sentence>` and returns the bool,
+and it guarantees the promises of every checker: it never raises, it leaves torch's global
+random state and grad mode as they were, and only its verdict line is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "NOT_WRITTEN",
+    "Outcome",
+    "call",
+    "checker",
+    "close",
+    "describe",
+    "effective_tau",
+    "first_match",
+    "tensor_problem",
+]
+
+NOT_WRITTEN = "not written yet: replace the `raise NotImplementedError` with your code and run the cell again."
+
+_UINT8 = "the network got the uint8 images: make the float views first, x1, x2 = views(images), and feed those."
+
+# Error messages whose cause a TA recognises at once, and the sentence that explains it.
+_KNOWN_ERRORS = (
+    ("pic should be", "transforms.ToTensor() converts one PIL image, not a batch tensor: "
+     "build the views from the package's batched ops on the uint8 batch."),
+    ("leaf Variable that requires grad is being used in an in-place operation",
+     "an in-place update of a parameter that requires grad needs torch.no_grad(): "
+     "decorate the function with @torch.no_grad()."),
+    ("can only change requires_grad flags of leaf variables",
+     "requires_grad_(False) only works on leaf tensors such as parameters: "
+     "stop the gradient with .detach() or torch.no_grad() instead."),
+    ("Trying to backward through the graph a second time",
+     "backward() ran twice through the same graph: call loss.backward() once per step."),
+    ("is not a Module subclass", "nn.Sequential takes the layers as separate arguments, "
+     "nn.Sequential(a, b, c), not a list (or unpack it: nn.Sequential(*layers))."),
+    ("Input type (unsigned char)", _UINT8),
+    ("expected scalar type Byte", _UINT8),
+    ("result type Float can't be cast to the desired output type Long",
+     "num_batches_tracked is an integer buffer: average only floating-point buffers "
+     "(buffer.is_floating_point()) and copy the integer ones."),
+)
+
+
+@dataclass
+class Outcome:
+    """What calling the student's function gave: its value, or the sentence saying why there is none."""
+
+    value: Any = None
+    problem: str | None = None
+
+
+def call(fn: Callable, *args: Any) -> Outcome:
+    """Call fn(*args) with its prints swallowed; an exception becomes a sentence, never propagates."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return Outcome(fn(*args))
+        except NotImplementedError:
+            return Outcome(problem=NOT_WRITTEN)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 — the student's code may fail in any way
+            return Outcome(problem=_explain(e))
+
+
+def _explain(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    for needle, sentence in _KNOWN_ERRORS:
+        if needle in str(e):
+            return sentence
+    text = text if len(text) <= 120 else text[:117] + "..."
+    said = f" ({text.rstrip('.')})" if text else ""
+    return f"your function raised {type(e).__name__}{said}; call it yourself on the inputs the docstring describes to see the line that fails."
+
+
+def describe(value: Any) -> str:
+    """A short name for what the student returned: 'None', 'a float', 'a tensor of shape (4,)'."""
+    if value is None:
+        return "None"
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    name = type(value).__name__
+    return f"an {name}" if name[0].lower() in "aeiou" else f"a {name}"
+
+
+def tensor_problem(value: Any, shape: tuple[int, ...], what: str, floating: bool = True) -> str | None:
+    """None if value is a finite tensor of this shape (and a float dtype), else the sentence saying what is wrong."""
+    if not isinstance(value, torch.Tensor):
+        return f"it returned {describe(value)}: return {what} as a tensor of shape {shape}."
+    if tuple(value.shape) != tuple(shape):
+        return f"it returned {describe(value)}: {what} should have shape {tuple(shape)}."
+    if floating and not value.is_floating_point():
+        return f"it returned {describe(value)}: {what} should be floating point."
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        return f"it returned NaN or infinite values: {what} should be finite for these ordinary inputs."
+    return None
+
+
+def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """True when a and b are tensors (or numbers, or equal-length tuples of them) equal within tolerance; never raises."""
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b)
+                and all(close(x, y, atol, rtol) for x, y in zip(a, b)))
+    try:
+        a = torch.as_tensor(a, dtype=torch.float64) if not isinstance(a, torch.Tensor) else a.detach().double()
+        b = torch.as_tensor(b, dtype=torch.float64) if not isinstance(b, torch.Tensor) else b.detach().double()
+        return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
+    except (TypeError, RuntimeError, ValueError):
+        return False
+
+
+def effective_tau(new: list[torch.Tensor], old: list[torch.Tensor], online: list[torch.Tensor]) -> float | None:
+    """The τ of an update old → new that was a plain EMA towards `online` (ξ' = τ·ξ + (1 − τ)·θ), else None."""
+    try:
+        xi1, xi0, theta = (torch.cat([t.detach().double().flatten() for t in ts]) for ts in (new, old, online))
+    except (RuntimeError, TypeError):
+        return None
+    gap = theta - xi0
+    keep = gap.abs() > 1e-3
+    if keep.sum() < 10:
+        return None
+    taus = 1 - (xi1 - xi0)[keep] / gap[keep]  # τ = 1 − (ξ' − ξ) / (θ − ξ)
+    tau = taus.median()
+    return float(tau) if (taus - tau).abs().max() < 1e-4 and 0 <= tau <= 1 else None
+
+
+def first_match(value: Any, candidates: list[tuple[Callable[[], Any], str]], atol: float = 1e-5) -> str | None:
+    """The sentence of the first candidate (a known wrong answer) whose value equals `value`, else None."""
+    for make, sentence in candidates:
+        if close(value, make(), atol=atol):
+            return sentence
+    return None
+
+
+def checker(name: str) -> Callable[[Callable[..., str | None]], Callable[..., bool]]:
+    """Turn a diagnosis function (None = right, str = the mistake) into a checker that prints and returns a bool."""
+
+    def wrap(diagnose: Callable[..., str | None]) -> Callable[..., bool]:
+        @functools.wraps(diagnose)
+        def check(*args: Any, **kwargs: Any) -> bool:
+            grad_mode = torch.is_grad_enabled()
+            try:
+                with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left as it was
+                    problem = diagnose(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 — a checker never raises, even on its own bug
+                problem = f"the checker could not finish ({type(e).__name__}: {e}); restart the kernel and run the cells above again."
+            finally:
+                torch.set_grad_enabled(grad_mode)  # the student's code may have switched it off
+            print(f"✓ {name}: matches the reference." if problem is None else f"✗ {name}: {problem}")
+            return problem is None
+
+        return check
+
+    return wrap

@@ -1,0 +1,136 @@
+"""Chapter 2's exercises: BYOL's projector, and the target network made from the online one."""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .common import call, checker, describe
+
+__all__ = ["check_projector", "check_target"]
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d)
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    """The layers that compute something, in order (containers and Identity left out)."""
+    return [m for m in module.modules() if not list(m.children()) and not isinstance(m, (nn.Identity, nn.Flatten))]
+
+
+def _kind(m: nn.Module) -> str:
+    if isinstance(m, nn.Linear):
+        return "Linear"
+    if isinstance(m, nn.BatchNorm1d):
+        return "BatchNorm1d"
+    if isinstance(m, _NORMS):
+        return "OtherNorm"
+    if isinstance(m, nn.ReLU):
+        return "ReLU"
+    return type(m).__name__
+
+
+def _layers_problem(layers: list[nn.Module], i: int, h: int, o: int) -> str | None:
+    kinds = [_kind(m) for m in layers]
+    names = " → ".join(type(m).__name__ for m in layers) or "no layers"
+    if not any(isinstance(m, _NORMS) for m in layers):
+        return "there is no batch norm: put nn.BatchNorm1d(hidden_dim) between the first Linear and the ReLU (BYOL's heads learn far less without it)."
+    if any(isinstance(m, nn.BatchNorm2d) for m in layers):
+        return "BatchNorm2d is for images (B, C, H, W), but the projector sees vectors (B, d): use nn.BatchNorm1d(hidden_dim)."
+    if "OtherNorm" in kinds:
+        other = next(type(m).__name__ for m in layers if _kind(m) == "OtherNorm")
+        return f"BYOL's projector normalises with batch norm, not {other}: use nn.BatchNorm1d(hidden_dim)."
+    if kinds == ["Linear", "ReLU", "BatchNorm1d", "Linear"]:
+        return "the ReLU comes before the batch norm: the order is Linear → BatchNorm1d → ReLU → Linear."
+    if kinds[:4] == ["Linear", "BatchNorm1d", "ReLU", "Linear"] and len(kinds) > 4:
+        return (f"there is a {type(layers[4]).__name__} after the last Linear ({names}): end with the Linear, "
+                "so that the projection can take any value.")
+    if kinds != ["Linear", "BatchNorm1d", "ReLU", "Linear"]:
+        return f"the layers are {names}: BYOL's projector is Linear → BatchNorm1d → ReLU → Linear."
+    first, bn, last = layers[0], layers[1], layers[3]
+    if (first.in_features, last.out_features) != (i, o):
+        return (f"for make(12, 32, 6) the head should map 12 → 6, yours maps {first.in_features} → {last.out_features}: "
+                "nn.Linear(in_dim, hidden_dim) first and nn.Linear(hidden_dim, out_dim) last.")
+    if (first.out_features, last.in_features) != (h, h):
+        return (f"the hidden layer should have hidden_dim = 32 units, yours has {first.out_features}: "
+                "nn.Linear(in_dim, hidden_dim), then nn.Linear(hidden_dim, out_dim).")
+    if bn.num_features != h:
+        return f"the batch norm has {bn.num_features} features: it normalises the hidden layer, nn.BatchNorm1d(hidden_dim)."
+    return None
+
+
+@checker("projector")
+def check_projector(make: Callable[[int, int, int], nn.Module]) -> str | None:
+    """make(in_dim, hidden_dim, out_dim) must build Linear → BatchNorm1d → ReLU → Linear (BYOL §3.3)."""
+    out = call(make, 12, 32, 6)
+    if out.problem:
+        return out.problem
+    head = out.value
+    if isinstance(head, (list, tuple)):
+        return "it returned a list of layers: wrap them in a module, nn.Sequential(*layers)."
+    if not isinstance(head, nn.Module):
+        return f"it returned {describe(head)}: return an nn.Module such as nn.Sequential(...)."
+    if problem := _layers_problem(_leaves(head), 12, 32, 6):
+        return problem
+    head.train()
+    y = call(head, torch.randn(5, 12))
+    if y.problem:
+        return "the head fails on a batch of shape (5, 12): " + y.problem
+    if not isinstance(y.value, torch.Tensor) or tuple(y.value.shape) != (5, 6):
+        return f"a (5, 12) batch gave {describe(y.value)}, it should give shape (5, 6): check the forward pass."
+    return None
+
+
+# --- the target network ----------------------------------------------------------------------
+
+
+def _online() -> nn.Module:
+    """A small online encoder with non-default BatchNorm statistics, in train mode, as after some training."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4))
+    with torch.no_grad():
+        net(torch.randn(16, 6) * 3 + 1)  # moves the running mean and variance away from 0 and 1
+    return net.train()
+
+
+@checker("target")
+def check_target(fn: Callable[[nn.Module], nn.Module]) -> str | None:
+    """fn(online) must return a separate exact copy, weights and BatchNorm buffers, frozen, its BN statistics left to the EMA."""
+    online = _online()
+    before = copy.deepcopy(online)
+    out = call(fn, online)
+    if out.problem:
+        return out.problem
+    target = out.value
+    if isinstance(target, dict):
+        return "it returned a state dict: return a network, copy.deepcopy(online), which holds its own copy of those tensors."
+    if not isinstance(target, nn.Module):
+        return f"it returned {describe(target)}: return an nn.Module, the copy of `online`."
+    if target is online:
+        return "you returned the online network itself: the target must be a separate copy with weights of its own, copy.deepcopy(online)."
+    if any(not p.requires_grad for p in online.parameters()):
+        return "you froze the online network's parameters: set requires_grad_(False) on the target's parameters, the copy, and leave the online ones trainable."
+    if any(not torch.equal(a, b) for a, b in zip(online.state_dict().values(), before.state_dict().values())):
+        return "your function changed the online network: copy it (copy.deepcopy) and change only the copy."
+    online_tensors = {t.data_ptr() for t in [*online.parameters(), *online.buffers()]}
+    if any(t.data_ptr() in online_tensors for t in [*target.parameters(), *target.buffers()]):
+        return "the target shares tensors with the online network (a shallow copy or a new container of the same layers): use copy.deepcopy(online)."
+    t_state, o_state = target.state_dict(), online.state_dict()
+    if list(t_state) != list(o_state) or any(t_state[k].shape != o_state[k].shape for k in o_state):
+        return "the target's architecture differs from the online network's: copy the network itself, copy.deepcopy(online)."
+    params = [k for k, _ in online.named_parameters()]
+    if any(not torch.equal(t_state[k], o_state[k]) for k in params):
+        return "the target's weights differ from the online network's: it must start as an exact copy (copy.deepcopy), not a freshly initialised network."
+    if any(not torch.equal(t_state[k], o_state[k]) for k in o_state if k not in params):
+        return ("the weights were copied but not the BatchNorm buffers (running mean and variance): copy.deepcopy(online) copies both, "
+                "a loop over parameters() does not.")
+    if any(p.requires_grad for p in target.parameters()):
+        return "the target's parameters still require gradients: call p.requires_grad_(False) on each of them, so that no gradient reaches the target."
+    if not target.training:
+        return "you put the target in eval mode: keep it in train mode (BYOL's target normalises with batch statistics, like the online network)."
+    if any(m.momentum != 0 for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+        return ("the target's BatchNorm layers would still move their running statistics in its own forward passes: "
+                "set their momentum to 0, so that only the EMA moves them.")
+    return None
