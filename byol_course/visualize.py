@@ -23,6 +23,8 @@ __all__ = [
     "umap_embed",
     "umap_plot",
     "scatter_panels",
+    "backbone_shapes",
+    "architecture",
     "save_figure",
 ]
 
@@ -158,6 +160,83 @@ def scatter_panels(
         markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
     )
     fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def backbone_shapes(backbone: torch.nn.Module, image_size: int = 32) -> list[tuple[str, tuple[int, ...]]]:
+    """(layer name, output shape with B for the batch) for each top-level layer of a backbone, by a forward pass of 2 images."""
+    layers = backbone.features if hasattr(backbone, "features") else backbone  # the ConvNet keeps its layers in .features
+    x = torch.zeros(2, 3, image_size, image_size, device=next(backbone.parameters()).device)
+    was_training = backbone.training
+    backbone.eval()
+    out = []
+    for name, layer in layers.named_children():
+        if x.ndim == 4 and isinstance(layer, (torch.nn.Linear, torch.nn.Identity)) and name == "fc":
+            x = x.flatten(1)  # the ResNet's forward flattens before its (here removed) classifier
+            continue
+        x = layer(x)
+        out.append((type(layer).__name__, ("B", *x.shape[1:])))
+    backbone.train(was_training)
+    return out
+
+
+def architecture(net: Any, image_size: int = 32):
+    """BYOL's two branches as boxes with their tensor shapes, measured by a forward pass of `net` (a BYOLNetworks).
+
+    Online: view → backbone f_θ → y → projector g_θ → z → predictor q_θ → p; target: the other view →
+    f_ξ → g_ξ → z′ under stop-gradient; the loss compares p with z′; the EMA moves ξ towards θ.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    stages = backbone_shapes(net.online_backbone, image_size)
+    d_y = net.online_backbone.out_dim
+    head = net.online_projector
+    hidden, d_z = head[0].out_features, head[-1].out_features
+    shape = lambda s: "(" + ", ".join(map(str, s)) + ")"  # noqa: E731
+    fig, ax = plt.subplots(figsize=(15, 5.2))
+    ax.set_xlim(0, 15)
+    ax.set_ylim(0, 5.2)
+    ax.axis("off")
+
+    def box(x, y, w, title, sub, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, 0.95, boxstyle="round,pad=0.04", fc=color, ec="0.3", lw=1))
+        ax.text(x + w / 2, y + 0.62, title, ha="center", va="center", fontsize=9, weight="bold")
+        ax.text(x + w / 2, y + 0.28, sub, ha="center", va="center", fontsize=7.5, family="monospace")
+        return (x, y, w)
+
+    def arrow(a, b, style="-|>", **kw):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=12, color=kw.pop("color", "0.25"), **kw))
+
+    skip = ("MaxPool2d", "BatchNorm2d", "ReLU", "AdaptiveAvgPool2d", "Flatten", "Identity")
+    convs = [s for kind, s in stages if kind not in skip and len(s) == 4][-4:]  # the conv stages: (B, C, H, W)
+    backbone_sub = " → ".join(f"{c}×{h}²" for _, c, h, _ in convs)
+    rows = {"online": (3.6, "#dbe9f6"), "target": (0.9, "#f6e3d4")}
+    ends = {}
+    for branch, (y, color) in rows.items():
+        prime = "" if branch == "online" else "′"
+        theta = "θ" if branch == "online" else "ξ"
+        v = box(0.2, y, 1.5, f"view {'v' if branch == 'online' else 'v′'}", shape(("B", 3, image_size, image_size)), "#eeeeee")
+        f = box(2.2, y, 3.4, f"backbone f_{theta}", backbone_sub or net.online_backbone.__class__.__name__, color)
+        yb = box(6.0, y, 1.3, f"y{prime}", shape(("B", d_y)), "white")
+        g = box(7.7, y, 2.1, f"projector g_{theta}", f"{d_y}→{hidden}→{d_z}", color)
+        zb = box(10.2, y, 1.3, f"z{prime}", shape(("B", d_z)), "white")
+        for a, b in ((v, f), (f, yb), (yb, g), (g, zb)):
+            arrow((a[0] + a[2], y + 0.47), (b[0], y + 0.47))
+        ends[branch] = zb
+    y = rows["online"][0]
+    q = box(11.9, y, 1.6, "predictor q_θ", f"{d_z}→{hidden}→{d_z}", rows["online"][1])
+    pb = box(13.8, y, 1.0, "p", shape(("B", d_z)), "white")
+    arrow((11.5, y + 0.47), (11.9, y + 0.47))
+    arrow((13.5, y + 0.47), (13.8, y + 0.47))
+    box(12.3, 2.25, 2.5, "loss ‖p̄ − z̄′‖²", "= 2 − 2·cos(p, z′), + swapped", "#e4f2dc")
+    arrow((14.3, y), (13.9, 3.2))
+    arrow((11.5, rows["target"][0] + 0.47), (12.6, 2.25), connectionstyle="arc3,rad=0.25")
+    ax.text(11.7, 1.25, "stop-gradient", fontsize=8, color="#b04020", style="italic")
+    arrow((3.9, 3.6), (3.9, 1.85), style="-|>", linestyle="--", color="#b04020")
+    ax.text(4.0, 2.72, "EMA after every step: ξ ← τ·ξ + (1 − τ)·θ", fontsize=8.5, color="#b04020")
+    ax.text(0.2, 4.75, "online network θ: trained by the gradient of the loss", fontsize=10, weight="bold", color="#2a5d8f")
+    ax.text(0.2, 0.45, "target network ξ: no gradient, a moving average of θ", fontsize=10, weight="bold", color="#a05a2c")
     return fig
 
 

@@ -46,7 +46,7 @@ def _batch() -> torch.Tensor:
 
 
 def _torchvision_resnet18_cifar() -> nn.Module:
-    """The README's lines, verbatim: torchvision's ResNet-18 with the CIFAR stem and no classifier."""
+    """torchvision's ResNet-18 with the CIFAR stem and no classifier, as docs/export.md builds it (tests/test_docs.py runs that page's code)."""
     import torchvision
 
     m = torchvision.models.resnet18(weights=None)
