@@ -35,6 +35,7 @@ class OptimConfig:
     trust_coefficient: float = 1e-3  # LARS η
     warmup_epochs: float = 10.0  # paper: 10 of 1000 epochs; linear warm-up, then cosine to 0
     scale_lr_by_batch: bool = True
+    predictor_lr_scale: float = 1.0  # λ: the predictor learns at λ × the learning rate (BYOL's appendix, Table 21)
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,6 +51,8 @@ class OptimConfig:
             problems.append(f"momentum must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
             problems.append(f"warm-up epochs must be 0 or more, got {self.warmup_epochs}")
+        if not (math.isfinite(self.predictor_lr_scale) and self.predictor_lr_scale >= 0):
+            problems.append(f"the predictor's learning-rate scale must be 0 or more, got {self.predictor_lr_scale}")
         if problems:
             raise ValueError("; ".join(problems) + ".")
 
@@ -111,6 +114,12 @@ def build_optimizer(net: nn.Module, optim: OptimConfig, batch_size: int) -> torc
         raise ValueError(f"The learning rate must be positive, got {optim.base_lr}.")
     lr = peak_lr(optim, batch_size)
     groups = param_groups(net.online_parameters(), optim.weight_decay)
+    if optim.predictor_lr_scale != 1.0:  # the predictor in groups of its own, at λ × the learning rate
+        predictor = {id(p) for p in net.predictor.parameters()}
+        encoder = [p for p in net.online_parameters() if id(p) not in predictor]
+        λ = optim.predictor_lr_scale
+        scaled = [{**g, "lr_scale": λ, "lr": lr * λ} for g in param_groups(net.predictor.parameters(), optim.weight_decay)]
+        groups = [g for g in param_groups(encoder, optim.weight_decay) + scaled if g["params"]]
     if optim.name == "lars":
         return LARS(groups, lr=lr, momentum=optim.momentum, trust_coefficient=optim.trust_coefficient)
     if optim.name == "sgd":
@@ -135,6 +144,6 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Give every parameter group the learning rate lr."""
+    """Give every parameter group the learning rate lr (× its lr_scale: the predictor's λ)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

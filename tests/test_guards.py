@@ -38,6 +38,7 @@ CONFIG_KEYS = [
     "network.convnet_width",
     "optim.name", "optim.base_lr", "optim.weight_decay", "optim.momentum", "optim.trust_coefficient",
     "optim.warmup_epochs", "optim.scale_lr_by_batch",
+    "optim.predictor_lr_scale",  # added for the collapse lab's λ sweep (issue 15); older files load with λ = 1
 ]
 
 
@@ -56,10 +57,14 @@ def test_saved_config_format_is_pinned() -> None:
 
 
 def test_collapse_lab_cache_key_is_pinned() -> None:
-    """A fixed config's cache key: entries written before a refactoring are found after it."""
+    """A fixed config's cache key: entries written before a refactoring are found after it.
+
+    The key changes only on purpose: with a new config field (optim.predictor_lr_scale: was
+    a71724eab6f9) or a new LAB_VERSION — then the lab recomputes its runs.
+    """
     from byol_course.collapse import LabSizes, run_key
 
-    assert run_key(RunConfig(), LabSizes(100, 50, 20)) == "a71724eab6f9"
+    assert run_key(RunConfig(), LabSizes(100, 50, 20)) == "56da54224b53"
 
 
 def _config(**train) -> RunConfig:

@@ -401,3 +401,25 @@ def test_build_optimizer_puts_1d_params_in_the_no_decay_group():
         build_optimizer(net, OptimConfig(name="rmsprop"), 8)
     with pytest.raises(ValueError):
         build_optimizer(net, OptimConfig(base_lr=0.0), 8)
+
+
+def test_predictor_learning_rate_scale_lambda() -> None:
+    """λ (BYOL's Table 21): the predictor steps at λ × the learning rate; λ = 0 freezes it; λ = 1 keeps the usual groups."""
+    from byol_course.optim import set_lr
+
+    net = tiny_net()
+    usual = build_optimizer(net, OptimConfig(name="sgd", base_lr=0.1, momentum=0.0, weight_decay=0.0), 8)
+    assert len(usual.param_groups) == 2 and all("lr_scale" not in g for g in usual.param_groups)
+    for lam in (0.0, 10.0):
+        net = tiny_net()
+        opt = build_optimizer(net, OptimConfig(name="sgd", base_lr=0.1, momentum=0.0, weight_decay=0.0, predictor_lr_scale=lam), 8)
+        set_lr(opt, 0.1)
+        pred = {id(p) for p in net.predictor.parameters()}
+        assert {g["lr"] for g in opt.param_groups if id(g["params"][0]) in pred} == {0.1 * lam}
+        before = {n: p.detach().clone() for n, p in net.named_parameters()}
+        train_step(net, opt, tiny_batch(), views(), tau=0.99)
+        moved = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
+        assert any(n.startswith("online_backbone") for n in moved)
+        assert any(n.startswith("predictor") for n in moved) == (lam > 0)
+    with pytest.raises(ValueError, match="predictor's learning-rate scale"):
+        OptimConfig(predictor_lr_scale=-1.0)
