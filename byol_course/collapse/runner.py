@@ -30,7 +30,7 @@ from ..train import pretrain
 from .experiments import CORE, EXPERIMENTS, LabSizes, experiment_config, lab_config, run_key
 from .report import verdict
 
-__all__ = ["LabData", "load_lab_data", "run_experiment", "run_lab", "projection_2d", "summary"]
+__all__ = ["LabData", "load_lab_data", "linear_top1", "run_experiment", "run_lab", "projection_2d", "summary"]
 
 @dataclass
 class LabData:
@@ -75,7 +75,8 @@ def load_lab_data(cfg: RunConfig, sizes: LabSizes) -> LabData:
     )
 
 
-def _linear(bank: torch.Tensor, test: torch.Tensor, data: LabData, seed: int) -> float:
+def linear_top1(bank: torch.Tensor, test: torch.Tensor, data: LabData, seed: int) -> float:
+    """The linear probe's test top-1 on features of the lab's bank and test images."""
     return linear_probe(bank, data.bank_labels, test, data.test_labels, seed=seed)["top1"]
 
 
@@ -132,7 +133,7 @@ def run_experiment(
     t0 = time.perf_counter()
     monitor = data.monitor(cfg)
     first, init_bank, init_test = monitor.measure(build_networks(cfg.network, cfg.train.seed).to(resolve_device(cfg.train.device)))
-    init_linear = _linear(init_bank, init_test, data, cfg.train.seed)
+    init_linear = linear_top1(init_bank, init_test, data, cfg.train.seed)
     last: dict[int, tuple] = {}  # the last epoch's measurement, reused as the final one
 
     def eval_fn(net: BYOLNetworks, epoch: int) -> dict[str, Any]:
@@ -148,7 +149,7 @@ def run_experiment(
     resume = (folder / "checkpoint.pt").exists()  # an interrupted run continues
     net, history = pretrain(cfg, folder, resume=resume, train_images=data.train, eval_fn=eval_fn, progress=progress)
     final, bank, test_features = last[cfg.train.epochs] if cfg.train.epochs in last else monitor.measure(net)
-    final["linear_top1"] = _linear(bank, test_features, data, cfg.train.seed)
+    final["linear_top1"] = linear_top1(bank, test_features, data, cfg.train.seed)
     init_record = {"epoch": 0, **{k: v for k, v in first.items() if k != "spectrum"}}
     result: dict[str, Any] = {
         "name": name,
