@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for n in names:
         try:
             runners += make_runners(n, images, args, device)
-        except ImportError as e:  # a peer whose own dependencies are missing: skip it, say why, keep the others
+        except Exception as e:  # noqa: BLE001 — a peer that cannot be set up (a missing dependency): skip it, say why
             if n == "byol_course" or args.peers not in ("auto", "none"):
                 raise
             skipped[n] = f"could not be set up ({type(e).__name__}: {e})"

@@ -30,10 +30,12 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -110,11 +112,12 @@ def env_section(args: argparse.Namespace) -> dict[str, Any]:
         info["gpu"] = {"name": p.name, "capability": f"{p.major}.{p.minor}", "multiprocessors": p.multi_processor_count,
                        "memory_gib": round(p.total_memory / 2**30, 1), "count": torch.cuda.device_count(),
                        "bf16_supported": torch.cuda.is_bf16_supported()}
-    smi = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit,pstate",
-                "--format=csv,noheader"])
-    if smi:
-        keys = ("name", "driver_version", "memory_total", "clocks_sm", "clocks_max_sm", "power_limit", "pstate")
-        info["nvidia_smi"] = dict(zip(keys, (s.strip() for s in smi.splitlines()[0].split(","))))
+    smi: dict[str, str] = {}
+    for fields in ("name,driver_version,memory.total", "clocks.sm,clocks.max.sm,power.limit,pstate,temperature.gpu"):
+        line = _run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"])  # separately: an unknown field fails all
+        if line:
+            smi.update(zip((f.replace(".", "_") for f in fields.split(",")), (v.strip() for v in line.splitlines()[0].split(","))))
+    info["nvidia_smi"] = smi or None
     commit = _run(["git", "-C", str(ROOT), "rev-parse", "HEAD"])
     manifest = ROOT / ".whl" / "MANIFEST.json"
     prepared = json.loads(manifest.read_text()) if manifest.is_file() else None
@@ -139,8 +142,7 @@ class Check:
         self.deadline = self.t0 + args.deadline
         self.out = Path(args.out)
         self.log = self.out.with_suffix(".log")
-        self.work = self.out.parent / f".{self.out.stem}-sections"
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix="byol-gpu-check-"))  # the sections' own files; merged into out
         self.log.write_text("")
         self.report: dict[str, Any] = {
             "what": "byol-course GPU check (benchmarks/gpu_check.sh)",
@@ -212,6 +214,10 @@ def plan(args: argparse.Namespace, check: Check) -> None:
         raise SystemExit(f"--sections: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     data = args.data
     train_zip = str(Path(data) / "cifar10-jpg-train.zip") if data != "embedded" else "embedded"
+    if data == "embedded" and not tiny:
+        check.report["warning"] = ("no CIFAR-10 zips (.cifar10/ not carried?): the step benchmark and the pretraining "
+                                   "use the generated dataset instead")
+        print(f"warning: {check.report['warning']}", flush=True)
 
     if "env" in wanted:
         cmd = [py, __file__, "--env-section", "{json}", "--data", data]
@@ -352,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     check.save()
     print(summary(check.report), flush=True)
     print(f"wrote {check.out} and {check.log}")
+    shutil.rmtree(check.work, ignore_errors=True)
     return 0 if all(e["ok"] for e in check.report["sections"].values()) and "error" not in check.report else 1
 
 

@@ -33,4 +33,7 @@ echo "== installing missing wheels into $SITE"
 "$PY" benchmarks/install_wheels.py --target "$SITE" --wheels .whl ${HOST:+--host-wheels "$HOST"} \
   --report "$SITE/install-report.json" $STRICT || exit 1
 export PYTHONPATH=".:$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-exec "$PY" benchmarks/gpu_check.py --started "$STARTED" --install-report "$SITE/install-report.json" "${PASS[@]}"
+"$PY" benchmarks/gpu_check.py --started "$STARTED" --install-report "$SITE/install-report.json" "${PASS[@]}"
+rc=$?
+rm -rf "$SITE"
+exit $rc

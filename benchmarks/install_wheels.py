@@ -3,9 +3,11 @@
 The first step of benchmarks/gpu_check.sh, on the bare device machine and in the rehearsal
 here alike. It reads benchmarks/gpu_wheels.txt (every distribution the check imports beyond
 torch and torchvision, pinned, each marked `device` — the device image lacks it, its wheel
-travels in .whl/ — or `image` — the device image has it). For each one this interpreter
-cannot find (any version counts as present), it installs the pinned wheel with
-`pip install --no-index --no-deps --target SITE`: never a registry, never torch.
+travels in .whl/ — or `image` — the device image has it). It installs, with
+`pip install --no-index --no-deps --target SITE` (never a registry, never torch), every `device`
+distribution this interpreter lacks in exactly the pinned version (SITE comes first on
+PYTHONPATH, so the pinned one wins over another version there), and every `image` one it
+lacks in any version (the image's own version is used where there is one).
 
     python3 benchmarks/install_wheels.py --target /tmp/site [--wheels .whl] [--host-wheels .whl-host] --report FILE
 
@@ -96,9 +98,11 @@ def main(argv: list[str] | None = None) -> dict:
     for entry in read_lock(Path(args.lock)):
         name, version, where = entry["name"], entry["version"], entry["where"]
         have = installed_version(name)
-        if have is not None:
+        if have is not None and (where == "image" or have == version):
             report["present"][name] = have
             continue
+        if have is not None:
+            report.setdefault("shadowed", {})[name] = f"{have} there, {version} installed over it"
         if where == "device":
             f = wheel_file(wheels, name, version)
             if f is None:

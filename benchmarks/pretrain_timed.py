@@ -173,13 +173,14 @@ def main(argv: list[str] | None = None) -> dict:
                                     stop_after_epochs=probe_epochs, compile_model=args.compile)
         walls = [r["wall_seconds"] for r in probe]
         # training time of each probe epoch: wall clock between records, less the checkpoint write in between
-        probe_train = [walls[0]] + [b - a - s for a, b, s in zip(walls, walls[1:], save_seconds)]
+        saves = save_seconds or [0.0] * len(walls)  # empty if save_checkpoint moved out of reach of the timer
+        probe_train = [walls[0]] + [b - a - s for a, b, s in zip(walls, walls[1:], saves)]
         knn(probe_net, 0)
         knn_s = knn_seconds[-1]
         del probe_net
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        per_epoch = probe_train[-1] + statistics.mean(save_seconds)  # a run's epoch: training and its checkpoint
+        per_epoch = probe_train[-1] + statistics.mean(saves)  # a run's epoch: training and its checkpoint
         left = budget - (time.perf_counter() - t_all)
         epochs = max(1, min(args.max_epochs, math.floor((left - 1.2 * knn_s) / per_epoch)))
         cfg.train.epochs = epochs
@@ -194,7 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         def on_epoch_end(record: dict) -> None:
             train_s = record["wall_seconds"] - last_wall[0] - (save_seconds[-2] if len(log) and len(save_seconds) > 1 else 0.0)
             row = {"epoch": record["epoch"], "train_epoch_seconds": round(train_s, 3),
-                   "checkpoint_seconds": round(save_seconds[-1], 3), "loss": record["loss"], "lr": record["lr"], "tau": record["tau"],
+                   "checkpoint_seconds": round(save_seconds[-1], 3) if save_seconds else None, "loss": record["loss"],
+                   "lr": record["lr"], "tau": record["tau"],
                    "images_per_s": round(len(train_x) // cfg.train.batch_size * cfg.train.batch_size / max(train_s, 1e-9), 1),
                    "knn_top1": record.get("knn_top1")}
             last_wall[0] = record["wall_seconds"]
