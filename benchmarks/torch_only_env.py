@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
     Path(purelib, "_torch_only.pth").write_text(f"import site; site.addsitedir({str(farm.resolve())!r})\n")
-    seen = json.loads(subprocess.run([str(py), "-c", CHECK], check=True, capture_output=True, text=True,
+    # from a neutral folder: a checkout's byol_course.egg-info (left by `pip install -e .`) must not count
+    seen = json.loads(subprocess.run([str(py), "-c", CHECK], check=True, capture_output=True, text=True, cwd=venv.parent,
                                      env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}).stdout)
     allowed = set(dists) | {"pip"}
     extra = sorted(set(seen["distributions"]) - allowed)
