@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", default=None, help="write what the new interpreter sees here")
     p.add_argument("--with", dest="extra", nargs="*", default=[], help="more distributions to link, where installed")
     args = p.parse_args(argv)
-    venv = Path(args.venv)
+    venv = Path(args.venv).resolve()
     farm = Path(args.farm) if args.farm else venv.parent / "torch-only-site"
     dists = closure()
     installed = {norm(d.metadata["Name"]): d for d in md.distributions()}
