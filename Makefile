@@ -47,3 +47,22 @@ benchmarks/.venv/.installed: $(STAMP) benchmarks/requirements.txt benchmarks/mak
 
 bench: benchmarks/.venv/.installed  ## one BYOL step, images/s: byol_course vs lightly vs byol-pytorch (benchmarks/RESULTS.md)
 	benchmarks/.venv/bin/python benchmarks/bench_step.py --peers all --json benchmarks/results/step_cpu.json
+
+# --- the GPU check (benchmarks/gpu_check.sh): one command for a bare device machine --------------------
+# gpu-prepare: the wheels it carries (.whl/, Python 3.12) and the CIFAR-10 zips (.cifar10/), needs PyPI;
+# gpu-rehearsal: the same command here, on the CPU with tiny sizes, in a torch-only environment;
+# gpu-check: the command itself (on the device: bash benchmarks/gpu_check.sh --out $$OUT/gpu_check.json).
+.PHONY: gpu-prepare gpu-rehearsal gpu-check
+GPU_OUT ?= benchmarks/results/gpu_check.json
+
+gpu-prepare: $(STAMP)  ## fetch the device's wheels and copy the CIFAR-10 zips; print what travels and the run call
+	$(PY) benchmarks/gpu_prepare.py
+
+.whl/MANIFEST.json: benchmarks/gpu_wheels.txt | $(STAMP)
+	$(PY) benchmarks/gpu_prepare.py
+
+gpu-rehearsal: $(STAMP) .whl/MANIFEST.json  ## the device command on the CPU, tiny sizes, only torch + torchvision + .whl/
+	COURSE_PY=$(PY) bash benchmarks/gpu_rehearsal.sh
+
+gpu-check:  ## the device command (needs a CUDA GPU; python3 = the machine's own)
+	bash benchmarks/gpu_check.sh --out $(GPU_OUT)

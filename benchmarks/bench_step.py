@@ -6,9 +6,11 @@ implementation runs the way its own example runs it, on the same backbone (the p
 network for --arch, a fresh copy for each), the same batch size, image size and device:
 
 * ours: uint8 images on the device, per-sample batched views (byol_course.augment), the
-  package's train_step with its defaults (LARS, channels_last, autocast where it pays);
+  package's train_step with its defaults (LARS, channels_last, autocast where it pays; for
+  the ResNet-18, gpu_config's optimiser: LARS η 0.02 with clipping);
 * lightly: its BYOL example (examples/pytorch/byol.py) — BYOLTransform on PIL images in
-  a DataLoader with --workers worker processes (default: the machine's CPU count), its
+  a DataLoader with --workers worker processes (default: the machine's CPU count; a comma
+  list such as 2,16 runs it once per count, as "lightly (2 workers)" etc.), its
   BYOLProjectionHead / BYOLPredictionHead, NegativeCosineSimilarity, update_momentum, SGD;
 * byol-pytorch: BYOL(net, ...) with the paper's heads (4096 → 256) and τ 0.99,
   use_simplicial_embeddings=False (on by default in recent versions), its default batch-level
@@ -56,6 +58,7 @@ import torch.nn as nn
 from byol_course.augment import AugmentConfig
 from byol_course.networks import BYOLNetworks, NetworkConfig, build_backbone
 from byol_course.ema import tau_schedule
+from byol_course.config import gpu_config
 from byol_course.device import Precision, resolve_device
 from byol_course.optim import OptimConfig, build_optimizer
 from byol_course.train import Views, train_step
@@ -116,7 +119,8 @@ class Ours(Runner):
         self.aug = AugmentConfig(image_size=args.image_size, blur=False)  # CIFAR recipes drop blur (lightly too)
         self.net = BYOLNetworks(NetworkConfig(arch=args.arch, hidden_dim=args.hidden, proj_dim=PROJ, convnet_width=args.width)).to(device)
         self.net = self.net.to(memory_format=torch.channels_last)
-        self.opt = build_optimizer(self.net, OptimConfig(), self.bs)
+        optim = gpu_config().optim if args.arch == "resnet18" else OptimConfig()  # the GPU recipe's LARS for its network
+        self.opt = build_optimizer(self.net, optim, self.bs)
         self.precision = Precision(device, "auto")
         self.gen = torch.Generator(device=device).manual_seed(0)
         self.views = Views(self.aug, [self.gen], channels_last=True)
@@ -133,7 +137,10 @@ class Ours(Runner):
 class Lightly(Runner):
     name = "lightly"
 
-    def __init__(self, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> None:
+    def __init__(self, images: np.ndarray, args: argparse.Namespace, device: torch.device, workers: int | None = None) -> None:
+        workers = args.workers[0] if workers is None else workers
+        if len(args.workers) > 1:
+            self.name = f"lightly ({workers} workers)"
         from lightly.loss import NegativeCosineSimilarity
         from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
         from lightly.models.utils import deactivate_requires_grad, update_momentum
@@ -178,11 +185,11 @@ class Lightly(Runner):
         self.criterion = NegativeCosineSimilarity()
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.06)
         self.loader = torch.utils.data.DataLoader(
-            PILDataset(), batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers
+            PILDataset(), batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=workers
         )
         self.it = None
         self.k = 0
-        self.note = f"BYOLTransform on PIL, DataLoader with {args.workers} workers, SGD"
+        self.note = f"BYOLTransform on PIL, DataLoader with {workers} workers, SGD"
 
     def start(self) -> None:
         self.it = iter(self.loader)  # fresh workers each repeat: nothing prefetched while the others ran
@@ -234,6 +241,13 @@ class ByolPytorch(Runner):
 
 
 RUNNERS: dict[str, Callable[..., Runner]] = {"byol_course": Ours, "lightly": Lightly, "byol-pytorch": ByolPytorch}
+
+
+def make_runners(name: str, images: np.ndarray, args: argparse.Namespace, device: torch.device) -> list[Runner]:
+    """The runners of one implementation: lightly once per DataLoader worker count, the others once."""
+    if name == "lightly":
+        return [Lightly(images, args, device, workers=w) for w in args.workers]
+    return [RUNNERS[name](images, args, device)]
 MODULES = {"lightly": "lightly", "byol-pytorch": "byol_pytorch"}
 
 
@@ -383,7 +397,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--width", type=int, default=32, help="ConvNet width (32: the package default; 16: the classroom recipe)")
     p.add_argument("--hidden", type=int, default=HIDDEN, help="head hidden width for all three (4096: paper; 512: classroom)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="lightly's DataLoader workers (default: CPU count)")
+    p.add_argument("--workers", default=str(os.cpu_count() or 1),
+                   help="lightly's DataLoader workers (default: CPU count); a comma list (2,16) runs lightly once per count")
     p.add_argument("--peers", default="auto", help="auto (those installed) | all (error if missing) | none | lightly,byol-pytorch")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=3, help="steps before each timed block")
@@ -399,10 +414,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help="write the results here ('-' prints one JSON line)")
     args = p.parse_args(argv)
+    try:
+        args.workers = [int(w) for w in str(args.workers).split(",")]
+    except ValueError:
+        p.error(f"--workers: a number or a comma list of numbers, got {args.workers!r}")
     if args.tiny:
         args.batch_size = args.batch_size or 16
         args.repeats, args.warmup, args.steps, args.n_images = 1, 1, 2, min(args.n_images, 128)
-        args.workers = min(args.workers, 1)
+        args.workers = [min(w, 2) for w in args.workers]
     return args
 
 
@@ -440,7 +459,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{args.repeats} repeats × ({args.warmup} warm-up + {args.steps} timed steps)")
         for name, why in skipped.items():
             print(f"  skipping {name}: {why}")
-    runners = [RUNNERS[n](images, args, device) for n in names]
+    runners = []
+    for n in names:
+        try:
+            runners += make_runners(n, images, args, device)
+        except Exception as e:  # noqa: BLE001 — a peer that cannot be set up (a missing dependency): skip it, say why
+            if n == "byol_course" or args.peers not in ("auto", "none"):
+                raise
+            skipped[n] = f"could not be set up ({type(e).__name__}: {e})"
+            print(f"  skipping {n}: {skipped[n]}")
     if quiet:
         sys.stdout = open(os.devnull, "w")  # the child prints one JSON line, nothing else
     results = measure(runners, args, device)
@@ -495,7 +522,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    from byol_course.report import hardware as cpu
+    from byol_course.device import hardware as cpu
 
     return cpu()
 

@@ -196,8 +196,12 @@ class ConfigChange:
 
 
 def compare_configs(saved: dict[str, Any], cfg: RunConfig) -> ConfigChange:
-    """The one rule for "is this the same run?": compare a saved config with cfg."""
-    diff = config_diff(saved, cfg.to_dict())
+    """The one rule for "is this the same run?": compare a saved config with cfg.
+
+    The saved config is read as a RunConfig first, so a setting that an older file lacks counts
+    as its default (an old checkpoint resumes with the same command that started it).
+    """
+    diff = config_diff(RunConfig.from_dict(saved).to_dict(), cfg.to_dict())
     watching = [d for d in diff if d.startswith(WATCH_ONLY)]
     return ConfigChange(watching, [d for d in diff if d not in watching])
 

@@ -81,14 +81,15 @@ def knn_predict(
 ) -> torch.Tensor:
     """Weighted kNN on cosine similarity: each neighbour votes exp(sim / T) for its class."""
     train = F.normalize(train_features.float(), dim=1)  # (N, d)
+    labels = train_labels.to(train.device)
     k = min(k, train.shape[0])
     preds = []
     for i in range(0, test_features.shape[0], chunk):
         q = F.normalize(test_features[i : i + chunk].float(), dim=1)  # (b, d)
         sim, idx = (q @ train.T).topk(k, dim=1)  # (b, k)
         weights = (sim / temperature).exp()
-        votes = torch.zeros(q.shape[0], num_classes)
-        votes.scatter_add_(1, train_labels[idx], weights)  # (b, C)
+        votes = torch.zeros(q.shape[0], num_classes, device=q.device)  # on the features' device (CPU or GPU)
+        votes.scatter_add_(1, labels[idx], weights)  # (b, C)
         preds.append(votes.argmax(dim=1))
     return torch.cat(preds)
 
@@ -97,7 +98,7 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k: in
     """Top-1 accuracy (a fraction) of the weighted kNN classifier."""
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     pred = knn_predict(train_features, train_labels, test_features, num_classes, k, temperature)
-    return float((pred == test_labels).float().mean())
+    return float((pred == test_labels.to(pred.device)).float().mean())
 
 
 def linear_probe(

@@ -32,7 +32,8 @@ class OptimConfig:
     base_lr: float = 0.2  # scaled by batch_size / 256 (paper: 0.2 × B/256)
     weight_decay: float = 1.5e-6  # paper: 1.5e-6
     momentum: float = 0.9
-    trust_coefficient: float = 1e-3  # LARS η
+    trust_coefficient: float = 1e-3  # LARS η: 1e-3 in the paper (ImageNet); solo-learn's CIFAR recipe: 0.02
+    clip_lr: bool = False  # LARS: cap each layer's rate at the global lr (solo-learn's CIFAR recipe: True)
     warmup_epochs: float = 10.0  # paper: 10 of 1000 epochs; linear warm-up, then cosine to 0
     scale_lr_by_batch: bool = True
     predictor_lr_scale: float = 1.0  # λ: the predictor learns at λ × the learning rate (BYOL's appendix, Table 21)
@@ -49,6 +50,8 @@ class OptimConfig:
             problems.append(f"weight decay must be 0 or more, got {self.weight_decay}")
         if not 0.0 <= self.momentum < 1.0:
             problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.trust_coefficient) and self.trust_coefficient > 0):
+            problems.append(f"the LARS trust coefficient must be positive, got {self.trust_coefficient} (paper: 1e-3)")
         if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
             problems.append(f"warm-up epochs must be 0 or more, got {self.warmup_epochs}")
         if not (math.isfinite(self.predictor_lr_scale) and self.predictor_lr_scale >= 0):
@@ -58,40 +61,101 @@ class OptimConfig:
 
 
 class LARS(torch.optim.Optimizer):
-    """SGD with momentum and layer-wise adaptive rate scaling (You et al. 2017), as in BYOL.
+    """SGD with momentum and layer-wise adaptive rate scaling (LARS; You et al. 2017, arXiv 1708.03888).
 
-    For each weight matrix the update is scaled by η·‖w‖ / ‖g + wd·w‖ (the trust ratio).
-    Biases and normalisation parameters (every 1-d parameter) are excluded from both the
-    adaptation and the weight decay, as in the paper ("the biases and batch normalization
-    parameters are excluded from LARS adaptation and weight decay", Appendix C).
+    For every parameter tensor w (a "layer") with gradient g, at the step's learning rate lr:
+
+        local = η·‖w‖ / (‖g‖ + wd·‖w‖ + ε)         the trust ratio (You et al. 2017, eq. 6)
+        ratio = min(local / lr, 1)  if clip_lr      the layer never steps faster than plain SGD at lr
+                local               otherwise
+        d     = ratio · (g + wd·w)
+        m    ← μ·m + d   (m = d at the first step);   w ← w − lr·m
+
+    clip_lr and the trust coefficient η = 0.02 are what solo-learn's CIFAR BYOL runs
+    (scripts/pretrain/cifar/byol.yaml: `eta: 0.02, clip_lr: True, exclude_bias_n_norm: True`,
+    with solo/utils/lars.py, which follows the formula above); the BYOL paper's ImageNet
+    recipe uses η = 1e-3 without clipping (Appendix C). With clipping the effective step of
+    a layer is lr·ratio = min(local, lr): the trust ratio bounds each layer's rate, and the
+    global schedule (warm-up, cosine) caps it.
+
+    Excluded (exclude_bias_and_norm, on by default): every parameter with at most one
+    dimension, i.e. the biases and the normalisation scales and shifts, gets d = g, no trust
+    ratio and no weight decay ("the biases and batch normalization parameters are excluded
+    from LARS adaptation and weight decay", BYOL Appendix C; solo-learn's rule is `ndim == 1`).
+    A weight whose norm or gradient norm is 0 also gets d = g (as in solo-learn; the ratio
+    would be 0 or undefined).
+
+    BYOL's own JAX code divides by ‖g + wd·w‖ instead of ‖g‖ + wd·‖w‖; the two agree when
+    wd·‖w‖ is small next to ‖g‖, as with the weight decays used here (1e-5, 1.5e-6).
+
+    No host synchronisation: the norms and ratios stay on the device (`torch.where`, not `if`).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 1e-3):
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        trust_coefficient: float = 1e-3,
+        clip_lr: bool = False,
+        exclude_bias_and_norm: bool = True,
+        eps: float = 1e-8,
+    ):
+        if lr < 0 or momentum < 0 or weight_decay < 0 or trust_coefficient <= 0 or eps < 0:
+            raise ValueError(
+                f"LARS needs lr, momentum, weight decay, eps >= 0 and a positive trust coefficient; got lr={lr}, "
+                f"momentum={momentum}, weight_decay={weight_decay}, trust_coefficient={trust_coefficient}, eps={eps}."
+            )
+        defaults = dict(
+            lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient,
+            clip_lr=clip_lr, exclude_bias_and_norm=exclude_bias_and_norm, eps=eps,
+        )
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        """Groups loaded from an older state dict get this version's defaults for the newer settings."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("clip_lr", False)
+            group.setdefault("exclude_bias_and_norm", True)
+            group.setdefault("eps", 1e-8)
 
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
-        """One LARS update."""
-        loss = closure() if closure is not None else None
+        """One LARS update of every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d = p.grad
-                if p.ndim > 1:  # weights: decay and trust ratio; biases and norms: plain SGD
-                    d = d.add(p, alpha=group["weight_decay"])
-                    w_norm, d_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
-                    ratio = torch.where(
-                        (w_norm > 0) & (d_norm > 0), group["trust_coefficient"] * w_norm / d_norm, torch.ones_like(w_norm)
-                    )
-                    d = d.mul(ratio)
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.clone(d).detach()
-                else:
-                    state["momentum_buffer"].mul_(group["momentum"]).add_(d)
-                p.add_(state["momentum_buffer"], alpha=-group["lr"])
+            lr, wd = group["lr"], group["weight_decay"]
+            params = [p for p in group["params"] if p.grad is not None]
+            adapted = [p for p in params if p.ndim > 1 or not group["exclude_bias_and_norm"]]
+            updates = {p: p.grad for p in params}  # excluded parameters: d = g
+            if adapted:
+                grads = [p.grad for p in adapted]
+                w_norm = torch.stack(torch._foreach_norm(adapted))  # (P,) one norm per layer
+                g_norm = torch.stack(torch._foreach_norm(grads))  # (P,)
+                local = group["trust_coefficient"] * w_norm / (g_norm + wd * w_norm + group["eps"])  # (P,)
+                if group["clip_lr"]:
+                    local = (local / lr).clamp(max=1.0) if lr > 0 else torch.ones_like(local)
+                usable = (w_norm > 0) & (g_norm > 0)  # a zero weight or gradient: plain SGD
+                ratio = torch.where(usable, local, torch.ones_like(local))
+                decay = torch.where(usable, torch.full_like(local, wd), torch.zeros_like(local))
+                d = torch._foreach_add(grads, torch._foreach_mul(adapted, list(decay.unbind())))  # g + wd·w
+                d = torch._foreach_mul(d, list(ratio.unbind()))  # ratio · (g + wd·w)
+                updates.update(zip(adapted, d))
+            going = [p for p in params if "momentum_buffer" in self.state[p]]
+            for p in params:
+                if "momentum_buffer" not in self.state[p]:  # the first step: m = d
+                    self.state[p]["momentum_buffer"] = torch.clone(updates[p]).detach()
+            if going:  # m ← μ·m + d
+                bufs = [self.state[p]["momentum_buffer"] for p in going]
+                torch._foreach_mul_(bufs, group["momentum"])
+                torch._foreach_add_(bufs, [updates[p] for p in going])
+            if params:  # w ← w − lr·m
+                torch._foreach_add_(params, [self.state[p]["momentum_buffer"] for p in params], alpha=-lr)
         return loss
 
 
@@ -121,7 +185,7 @@ def build_optimizer(net: nn.Module, optim: OptimConfig, batch_size: int) -> torc
         scaled = [{**g, "lr_scale": λ, "lr": lr * λ} for g in param_groups(net.predictor.parameters(), optim.weight_decay)]
         groups = [g for g in param_groups(encoder, optim.weight_decay) + scaled if g["params"]]
     if optim.name == "lars":
-        return LARS(groups, lr=lr, momentum=optim.momentum, trust_coefficient=optim.trust_coefficient)
+        return LARS(groups, lr=lr, momentum=optim.momentum, trust_coefficient=optim.trust_coefficient, clip_lr=optim.clip_lr)
     if optim.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum)
     if optim.name == "adamw":

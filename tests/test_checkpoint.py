@@ -285,3 +285,12 @@ def test_loading_the_train_split_leaves_the_callers_config_alone() -> None:
     before = cfg.to_dict()
     train, normalised = load_train_split(cfg)
     assert cfg.to_dict() == before and normalised.augment.mean != cfg.augment.mean and len(train) > 0
+
+
+def test_a_checkpoint_without_newer_settings_resumes_with_the_same_command(saved: dict, tmp_path: Path, images: torch.Tensor) -> None:
+    """A file written before a setting existed (optim.clip_lr, optim.predictor_lr_scale) is the same run, not a changed one."""
+    state = _edit(saved, ("config", "optim", "clip_lr"), None, delete=True)
+    state = _edit(state, ("config", "optim", "predictor_lr_scale"), None, delete=True)
+    save_checkpoint(tmp_path / "checkpoint.pt", state)
+    _, history = pretrain(tiny_config(epochs=2), tmp_path, train_images=images, progress=False, resume=True)
+    assert [h["epoch"] for h in history] == [1, 2]

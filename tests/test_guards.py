@@ -37,6 +37,7 @@ CONFIG_KEYS = [
     "network.arch", "network.hidden_dim", "network.proj_dim", "network.head_norm", "network.predictor",
     "network.convnet_width",
     "optim.name", "optim.base_lr", "optim.weight_decay", "optim.momentum", "optim.trust_coefficient",
+    "optim.clip_lr",  # added for solo-learn's LARS (issue 16); older files load with False
     "optim.warmup_epochs", "optim.scale_lr_by_batch",
     "optim.predictor_lr_scale",  # added for the collapse lab's λ sweep (issue 15); older files load with λ = 1
 ]
@@ -59,12 +60,13 @@ def test_saved_config_format_is_pinned() -> None:
 def test_collapse_lab_cache_key_is_pinned() -> None:
     """A fixed config's cache key: entries written before a refactoring are found after it.
 
-    The key changes only on purpose: with a new config field (optim.predictor_lr_scale: was
-    a71724eab6f9) or a new LAB_VERSION — then the lab recomputes its runs.
+    The key changes only on purpose: with a new config field (optim.clip_lr and
+    optim.predictor_lr_scale: it was a71724eab6f9 before them) or a new LAB_VERSION — then the
+    lab recomputes its runs.
     """
     from byol_course.collapse import LabSizes, run_key
 
-    assert run_key(RunConfig(), LabSizes(100, 50, 20)) == "56da54224b53"
+    assert run_key(RunConfig(), LabSizes(100, 50, 20)) == "f3ca3d24aa7a"
 
 
 def _config(**train) -> RunConfig:
