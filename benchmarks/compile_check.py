@@ -74,7 +74,7 @@ def run(compiled: bool, cfg, images: torch.Tensor, args: argparse.Namespace, dev
     dt = time.perf_counter() - t
     return {"first_steps_seconds": round(sum(first), 2), "first_steps": [round(x, 3) for x in first],
             "images_per_s": round(args.steps * args.batch_size / dt, 1), "timed_steps": args.steps,
-            "precision": str(amp).replace("torch.", "") if amp else "float32"}
+            "precision": precision.name}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -16,6 +16,7 @@ chapter 8 opens up the kNN classifier and the linear probe.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -125,7 +126,9 @@ def linear_probe(
 
     x, y = train_features.float().numpy(), train_labels.numpy()
     counts = torch.bincount(train_labels)
-    stratify = y if int(counts[counts > 0].min()) >= 2 else None  # a class with one image cannot be split
+    n_val, n_classes = math.ceil(val_fraction * len(y)), int((counts > 0).sum())
+    stratified = int(counts[counts > 0].min()) >= 2 and min(n_val, len(y) - n_val) >= n_classes
+    stratify = y if stratified else None  # a few labels (a 1% label fraction) cannot be split by class
     x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=val_fraction, random_state=seed, stratify=stratify)
 
     def fit(features, labels, c):
