@@ -12,6 +12,12 @@ competed with shape when we tried them: a rotation (BYOL has no rotation augment
 a shape that is lighter in some images and darker in others (brightness and contrast jitter
 keep that order). So the shape is upright and always lighter than its background.
 
+Version 4 (benchmarks/recipe_study.py, issue 13) narrows the three nuisances that survived
+both views and were learned before shape: the background's brightness (0.35–0.6: brightness
+jitter of ×0.6–1.4 cannot hide the old 3× range of 0.25–0.75), the shape's size (0.6–0.8 of
+the half-side, was 0.45–0.85) and its position (75% of the room it has; nothing scrambles the
+vertical position — the flip is horizontal and a 60–100% crop moves the shape a little only).
+
 Deterministic from a seed; generated in a few seconds and cached as a `.pt` file of uint8
 tensors under the data folder.
 """
@@ -30,7 +36,7 @@ __all__ = ["CLASSES", "generate", "load_embedded", "SPLIT_SIZES"]
 
 CLASSES = ["circle", "square", "triangle", "star", "plus", "ring", "hexagon", "heart", "crescent", "arrow"]
 SPLIT_SIZES = {"train": 10_000, "test": 2_000}
-VERSION = 3  # bump when the generator changes, so stale caches are not reused
+VERSION = 4  # bump when the generator changes, so stale caches are not reused (4: narrower background, size, position)
 
 
 def _polygon_radius(theta: torch.Tensor, n: int) -> torch.Tensor:
@@ -96,6 +102,14 @@ def generate(
     polarity: str = "light",
     max_copies: int = 1,
     rotation: float = 0.0,
+    scale: tuple[float, float] = (0.6, 0.8),
+    background: tuple[float, float] = (0.35, 0.6),
+    contrast: tuple[float, float] = (0.25, 0.45),
+    saturation: tuple[float, float] = (0.5, 0.6),
+    noise: float = 0.03,
+    position: float = 0.75,
+    classes: tuple[int, ...] | None = None,
+    factors: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw n images (n, 3, size, size) uint8 and their labels (n,) int64, balanced over the classes.
 
@@ -107,36 +121,51 @@ def generate(
         or darker, a coin flip per image.
     max_copies: each image shows 1..max_copies copies of its shape.
     rotation: each copy is rotated by a uniform angle in ±rotation degrees (0: upright).
+    scale: range of the shape's half-size as a fraction of the image's half-side (divided by
+        √copies when there are several).
+    background: range of the background's brightness (HSV value).
+    contrast: range of how much brighter (or darker) than the background the shape is.
+    saturation: (background, shape) HSV saturation.
+    noise: std of the Gaussian pixel noise.
+    position: how far the shape's centre may move from the image centre, as a fraction of the
+        room it has (1: until its bounding circle nearly touches the border; 0: always centred).
+    classes: which of CLASSES to draw (default: all ten); labels are then 0..len(classes)-1.
+    factors: a dict to fill with each image's nuisances (n,) of its first copy — size, x, y,
+        background brightness and hue, shape hue, contrast — to ask what a representation encodes.
     """
     if colors not in ("tint", "independent", "gray") or polarity not in ("light", "random"):
         raise ValueError("colors must be tint, independent or gray; polarity light or random.")
     g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % len(CLASSES)
+    kinds = torch.tensor(classes if classes is not None else range(len(CLASSES)))
+    labels = torch.arange(n) % len(kinds)
     labels = labels[torch.randperm(n, generator=g)]
     chroma = 0.0 if colors == "gray" else 1.0
 
     hue = torch.rand(n, generator=g)  # the image's hue
     bg_hue = hue if colors == "tint" else torch.rand(n, generator=g)
-    bg_val = 0.25 + 0.5 * torch.rand(n, generator=g)  # background brightness
-    background = _hsv_to_rgb(bg_hue, torch.full((n,), 0.5 * chroma), bg_val)  # (n, 3)
-    img = background[:, :, None, None].expand(n, 3, size, size).clone()  # (n, 3, s, s)
+    bg_val = background[0] + (background[1] - background[0]) * torch.rand(n, generator=g)  # background brightness
+    bg_rgb = _hsv_to_rgb(bg_hue, torch.full((n,), saturation[0] * chroma), bg_val)  # (n, 3)
+    img = bg_rgb[:, :, None, None].expand(n, 3, size, size).clone()  # (n, 3, s, s)
 
-    template = _templates()[labels]  # (n, 1, 96, 96): each image's shape
+    template = _templates()[kinds[labels]]  # (n, 1, 96, 96): each image's shape
     copies = torch.randint(1, max_copies + 1, (n,), generator=g)
     for c in range(max_copies):
         present = (copies > c).float()[:, None, None, None]
-        scale = (0.45 + 0.4 * torch.rand(n, generator=g)) / copies.float() ** 0.5  # half-size, image units
-        cx = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
-        cy = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * scale)
+        half = scale[0] + (scale[1] - scale[0]) * torch.rand(n, generator=g)
+        half = half / copies.float() ** 0.5  # half-size, image units
+        cx = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * half) * position
+        cy = (2 * torch.rand(n, generator=g) - 1) * (1 - 0.7 * half) * position
         rot = math.radians(rotation) * (2 * torch.rand(n, generator=g) - 1)
         # the shape is 0.25–0.45 lighter than the background (or darker, for random polarity)
-        step = 0.25 + 0.2 * torch.rand(n, generator=g)
+        step = contrast[0] + (contrast[1] - contrast[0]) * torch.rand(n, generator=g)
         lighter = torch.rand(n, generator=g) < (1.0 if polarity == "light" else 0.5)
         val = torch.where(lighter, bg_val + step, bg_val - step).clamp(0, 1)
         h = hue if colors == "tint" else torch.rand(n, generator=g)
-        color = _hsv_to_rgb(h, torch.full((n,), 0.6 * chroma), val)[:, :, None, None]  # (n, 3, 1, 1)
-        # image coords -> shape frame: p_shape = R(-rot) (p - c) / scale
-        cos, sin = torch.cos(rot) / scale, torch.sin(rot) / scale
+        if factors is not None and c == 0:
+            factors.update(size=half, x=cx, y=cy, background=bg_val, background_hue=bg_hue, shape_hue=h, contrast=step)
+        color = _hsv_to_rgb(h, torch.full((n,), saturation[1] * chroma), val)[:, :, None, None]  # (n, 3, 1, 1)
+        # image coords -> shape frame: p_shape = R(-rot) (p - c) / half
+        cos, sin = torch.cos(rot) / half, torch.sin(rot) / half
         theta = torch.stack(
             [torch.stack([cos, sin, -(cos * cx + sin * cy)], 1), torch.stack([-sin, cos, sin * cx - cos * cy], 1)], 1
         )  # (n, 2, 3)
@@ -144,7 +173,7 @@ def generate(
         alpha = F.grid_sample(template, grid, mode="bilinear", padding_mode="zeros", align_corners=False) * present
         img = img * (1 - alpha) + color * alpha  # (n, 3, s, s): paint the copy over what is there
 
-    img = img + 0.03 * torch.randn(img.shape, generator=g)  # a little sensor noise
+    img = img + noise * torch.randn(img.shape, generator=g)  # a little sensor noise
     images = (img.clamp(0, 1) * 255).round().to(torch.uint8)
     return images, labels.long()
 
