@@ -154,19 +154,28 @@ def cmd_collapse(args: argparse.Namespace) -> int:
     from . import collapse
     from .course import mode
 
-    names = collapse.CORE if args.experiments == "core" else list(collapse.EXPERIMENTS) if args.experiments == "all" else [
-        n.strip() for n in args.experiments.split(",") if n.strip()
-    ]
     lab_mode = args.mode or mode()
     base, sizes = collapse.lab_config(lab_mode)
     if args.epochs is not None:
         base.train.epochs = args.epochs
     base.train.device, base.train.seed = args.device, args.seed
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     out = Path(args.out)
     data = collapse.load_lab_data(base, sizes)  # once for all runs
-    results = collapse.run_lab(names, cache=out / "cache", progress=not args.no_progress, base=base, sizes=sizes, data=data)
-    paths = collapse.write_report(results, out, data)
-    print("\n" + collapse.results_table(results, markdown=False))
+    common = dict(cache=out / "cache", progress=not args.no_progress, base=base, sizes=sizes, data=data)
+    if args.experiments == "default":
+        suite = collapse.run_suite(lab_mode, seeds=seeds, **common)
+        results, lambdas, healthy = suite.results, suite.lambdas, suite.healthy
+    else:
+        everything = [n for n in collapse.EXPERIMENTS if n not in collapse.LAMBDA_SWEEP]
+        names = {"core": collapse.CORE, "all": everything}.get(args.experiments) or [
+            n.strip() for n in args.experiments.split(",") if n.strip()
+        ]
+        results, lambdas, healthy = collapse.run_lab(names, seeds=seeds, **common), [], []
+    paths = collapse.write_report(results, out, data, healthy=healthy, lambdas=lambdas)
+    print("\n" + collapse.results_table(results + lambdas, markdown=False))
+    if healthy:
+        print("\n" + collapse.healthy_table(healthy))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
@@ -213,9 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collapse", help="the collapse lab: which ingredients keep BYOL from collapsing (≈15 min on 2 CPU cores)")
     p.add_argument(
         "--experiments",
-        default="core",
-        help="core (default: baseline, no_predictor, tau_0, tau_1, no_stop_gradient, no_norm), all, or names separated by commas",
+        default="default",
+        help="default (the core set over 3 seeds, the λ sweep at τ = 0, the continuations from a healthy start), core "
+        "(baseline, no_predictor, tau_0, tau_1, no_stop_gradient, no_norm), all, or names separated by commas",
     )
+    p.add_argument("--seeds", default=None, help="seeds separated by commas, e.g. 0,1,2 (default: 0,1,2 for the default set, else --seed)")
     p.add_argument("--mode", choices=("smoke", "classroom", "full"), default=None, help="sizes (default: full on a GPU, else classroom)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the mode's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -18,13 +18,22 @@ Results are cached on disk, keyed by the run's full configuration, so re-running
 from its last epoch. `python -m byol_course collapse` runs the same set headless.
 """
 
-from .experiments import CORE, EXPERIMENTS, LAB_VERSION, Experiment, LabSizes, custom_config, experiment_config, lab_config, run_key
-from .report import plot_curves, plot_projections, plot_spectra, plot_umaps, results_table, verdict, write_report
-from .runner import LabData, load_lab_data, projection_2d, run_experiment, run_lab, summary
+from .experiments import (
+    CORE, EXPERIMENTS, LAB_VERSION, LAMBDA_SWEEP, LAMBDAS, SEEDS, Experiment, LabSizes, custom_config, experiment_config,
+    lab_config, run_key, with_seed,
+)
+from .healthy import HEALTHY, HealthySizes, healthy_config, run_from_healthy, run_healthy
+from .plots import plot_curves, plot_healthy, plot_lambda, plot_projections, plot_spectra, plot_umaps
+from .report import by_experiment, healthy_table, results_table, separated, spread, verdict, write_report
+from .runner import LabData, cache_folder, load_lab_data, projection_2d, run_experiment, run_lab, summary
+from .suite import Suite, healthy_sizes, run_suite
 from .widget import LabPanel
 
 __all__ = [
-    "Experiment", "EXPERIMENTS", "CORE", "LAB_VERSION", "LabSizes", "lab_config", "experiment_config", "custom_config",
-    "run_key", "LabData", "load_lab_data", "run_experiment", "run_lab", "projection_2d", "summary", "verdict",
-    "results_table", "plot_curves", "plot_spectra", "plot_umaps", "plot_projections", "write_report", "LabPanel",
-]
+    "Experiment", "EXPERIMENTS", "CORE", "LAMBDAS", "LAMBDA_SWEEP", "SEEDS", "LAB_VERSION", "LabSizes", "lab_config",
+    "experiment_config", "custom_config", "with_seed", "run_key", "LabData", "load_lab_data", "cache_folder",
+    "run_experiment", "run_lab", "projection_2d", "summary", "HEALTHY", "HealthySizes", "healthy_config",
+    "run_from_healthy", "run_healthy", "verdict", "by_experiment", "spread", "separated", "results_table",
+    "healthy_table", "plot_curves", "plot_spectra", "plot_umaps", "plot_projections", "plot_healthy", "plot_lambda",
+    "write_report", "LabPanel", "Suite", "healthy_sizes", "run_suite",
+]  # fmt: skip

@@ -15,7 +15,10 @@ from typing import Any, Callable
 
 from ..config import RunConfig, classroom_config, gpu_config
 
-__all__ = ["LAB_VERSION", "Experiment", "EXPERIMENTS", "CORE", "LabSizes", "lab_config", "experiment_config", "custom_config", "run_key"]
+__all__ = [
+    "LAB_VERSION", "Experiment", "EXPERIMENTS", "CORE", "LAMBDAS", "LAMBDA_SWEEP", "SEEDS", "LabSizes", "lab_config",
+    "experiment_config", "custom_config", "with_seed", "run_key",
+]
 
 LAB_VERSION = 2  # bump when what a run records changes: old cache entries are then ignored (2: projections, init probe)
 
@@ -96,6 +99,31 @@ EXPERIMENTS: dict[str, Experiment] = {
     ]
 }
 CORE = ["baseline", "no_predictor", "tau_0", "tau_1", "no_stop_gradient", "no_norm"]
+
+
+def _tau_0_lambda(lam: float) -> Callable[[RunConfig], None]:
+    def change(cfg: RunConfig) -> None:
+        _tau(0.0)(cfg)
+        cfg.optim.predictor_lr_scale = lam
+
+    return change
+
+
+# τ = 0 with the predictor's learning rate × λ: BYOL's appendix, Table 21 (ImageNet, ResNet-50, 300 epochs, linear top-1)
+LAMBDAS = {0.0: "0.01%", 1.0: "5.5%", 2.0: "62.8%", 10.0: "66.6%", 20.0: "66.3%"}
+_TABLE_21 = "Grill et al. 2020, appendix Table 21 (ImageNet, ResNet-50, 300 epochs, τ = 0, linear top-1)"
+for _lam, _paper in LAMBDAS.items():
+    _name = f"tau_0_lambda_{_lam:g}"
+    EXPERIMENTS[_name] = Experiment(_name, f"τ = 0, predictor lr × {_lam:g}", _tau_0_lambda(_lam), _paper, _TABLE_21)
+LAMBDA_SWEEP = [f"tau_0_lambda_{lam:g}" for lam in LAMBDAS]
+SEEDS = (0, 1, 2)  # the core set's seeds in the default suite
+
+
+def with_seed(cfg: RunConfig, seed: int) -> RunConfig:
+    """A copy of cfg with another seed (the initial weights, the batches and the views change)."""
+    cfg = RunConfig.from_dict(cfg.to_dict())
+    cfg.train.seed = seed
+    return cfg
 
 
 @dataclass

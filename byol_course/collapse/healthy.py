@@ -32,10 +32,10 @@ from ..device import hardware, resolve_device
 from ..evaluate import collapse_metrics
 from ..optim import build_optimizer, peak_lr, set_lr
 from ..train import Views, train_step
-from .experiments import LAB_VERSION
-from .runner import LabData, linear_top1
+from .experiments import LAB_VERSION, LabSizes, experiment_config
+from .runner import LabData, cache_folder, linear_top1, run_experiment
 
-__all__ = ["Continuation", "HEALTHY", "HealthySizes", "healthy_config", "run_from_healthy"]
+__all__ = ["Continuation", "HEALTHY", "HealthySizes", "healthy_config", "run_from_healthy", "run_healthy"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,21 @@ def run_from_healthy(
     }  # fmt: skip
     atomic_write_text(folder / "result.json", json.dumps(result))
     return {**result, "cached": False}
+
+
+def run_healthy(
+    base: RunConfig, sizes: LabSizes, data: LabData, healthy: HealthySizes, cache: str | Path = "runs/collapse",
+    names: list[str] | None = None, progress: bool = True,
+) -> list[dict[str, Any]]:
+    """The lab's baseline (trained, or read from the cache) continued with each change of HEALTHY; one result each."""
+    start = run_experiment("baseline", experiment_config("baseline", base), data, sizes, cache, progress=progress, umap=False)
+    folder = cache_folder(Path(cache), "baseline", start["key"])
+    results = []
+    for name in names or list(HEALTHY):
+        r = run_from_healthy(name, start, folder, data, healthy, cache, progress)
+        if progress:
+            f = r["final"]
+            how = "from cache" if r["cached"] else f"{r['seconds']:.0f} s"
+            print(f"{name}: std {r['history'][0]['embedding_std']:.4f} -> {f['embedding_std']:.4f}, kNN {f['knn_top1']:.1%} ({how})")
+        results.append(r)
+    return results

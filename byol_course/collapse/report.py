@@ -1,13 +1,16 @@
-"""Chapter 9 — reading the collapse lab: a verdict per run, the table beside the paper's numbers, the figures."""
+"""Chapter 9 — reading the collapse lab: a verdict per run, seeds summarised, the table beside the paper's numbers.
+
+With several seeds of one experiment the table gives the mean and the spread (min–max), and
+`separated` says whether two experiments' ranges overlap: a ranking is stated only where they don't.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
-
-import torch
 
 from ..atomic import atomic_write_text
 from .experiments import EXPERIMENTS
@@ -15,7 +18,8 @@ from .experiments import EXPERIMENTS
 if TYPE_CHECKING:
     from .runner import LabData
 
-__all__ = ["verdict", "results_table", "plot_curves", "plot_spectra", "plot_umaps", "plot_projections", "write_report"]
+__all__ = ["verdict", "by_experiment", "spread", "separated", "results_table", "healthy_table", "write_report"]
+
 
 def verdict(result: dict[str, Any]) -> str:
     """'collapsed', 'partial collapse' or 'healthy', from the final embedding std and random-pair cosine.
@@ -34,105 +38,62 @@ def verdict(result: dict[str, Any]) -> str:
     return "healthy"
 
 
-def results_table(results: Sequence[dict[str, Any]], markdown: bool = True) -> str:
-    """One row per run: final metrics, verdict, and the paper's number for the same change."""
-    head = [
-        "experiment", "loss", "std (1/√d)", "eff. rank", "cos pos", "cos rand", "kNN (init)", "linear (init)", "verdict", "published", "source",
-    ]
-    rows = []
+def by_experiment(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The runs grouped by experiment name (one per seed), in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in results:
-        f, last = r["final"], r["history"][-1]
-        exp = EXPERIMENTS.get(r["name"])
-        rows.append(
-            [
-                r["label"],
-                f"{last['loss']:.3f}",
-                f"{f['embedding_std']:.4f} ({f['embedding_std_healthy']:.4f})",
-                f"{f['effective_rank']:.1f}",
-                f"{f['positive_cosine']:.2f}",
-                f"{f['negative_cosine']:.2f}",
-                f"{f['knn_top1']:.1%} ({r['history'][0]['knn_top1']:.1%})",
-                f"{f['linear_top1']:.1%}" + (f" ({r['init_linear_top1']:.1%})" if "init_linear_top1" in r else ""),
-                verdict(r),
-                exp.paper if exp else "—",
-                exp.source if exp else "your own combination",
-            ]
-        )
+        groups.setdefault(r["name"], []).append(r)
+    return groups
+
+
+def spread(runs: Sequence[dict[str, Any]], key: str) -> tuple[float, float, float]:
+    """(mean, min, max) over the runs of final[key]."""
+    values = [r["final"][key] for r in runs]
+    return statistics.fmean(values), min(values), max(values)
+
+
+def separated(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], key: str = "knn_top1") -> bool:
+    """True when every seed of a beats every seed of b on final[key] (the ranges do not overlap)."""
+    return min(r["final"][key] for r in a) > max(r["final"][key] for r in b)
+
+
+def _cell(runs: Sequence[dict[str, Any]], key: str, fmt: str) -> str:
+    mean, lo, hi = spread(runs, key)
+    if len(runs) == 1:
+        return format(mean, fmt)
+    return f"{format(mean, fmt)} ({format(lo, fmt)}–{format(hi, fmt)})"
+
+
+def results_table(results: Sequence[dict[str, Any]], markdown: bool = True) -> str:
+    """One row per experiment: final metrics (mean and min–max over its seeds), verdicts, the paper's number."""
+    head = ["experiment", "seeds", "std (1/√d)", "eff. rank", "cos rand", "kNN (init)", "linear (init)", "verdict", "published", "source"]
+    rows = []
+    for name, runs in by_experiment(results).items():
+        r0, exp = runs[0], EXPERIMENTS.get(name)
+        init = f" ({r0['history'][0]['knn_top1']:.1%})" if "knn_top1" in r0["history"][0] else ""
+        init_linear = f" ({r0['init_linear_top1']:.1%})" if "init_linear_top1" in r0 else ""
+        verdicts = sorted({verdict(r) for r in runs})
+        rows.append([
+            r0["label"], str(len(runs)),
+            _cell(runs, "embedding_std", ".4f") + f" ({1 / math.sqrt(r0['proj_dim']):.4f})",
+            _cell(runs, "effective_rank", ".1f"), _cell(runs, "negative_cosine", ".2f"),
+            _cell(runs, "knn_top1", ".1%") + init, _cell(runs, "linear_top1", ".1%") + init_linear,
+            " / ".join(verdicts), exp.paper if exp else "—", exp.source if exp else "your own combination",
+        ])  # fmt: skip
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [head, *rows])
 
 
-_CURVES = [
-    ("loss", "loss"),
-    ("embedding_std", "embedding std"),
-    ("effective_rank", "effective rank"),
-    ("knn_top1", "kNN top-1"),
-    ("positive_cosine", "cos(positive pair)"),
-    ("negative_cosine", "cos(random pair)"),
-]
-
-
-def plot_curves(results: Sequence[dict[str, Any]]):
-    """Small multiples: one panel per metric, one line per run (epoch 0 = the initial network)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(2, 3, figsize=(15, 6.4))
-    cmap = plt.get_cmap("tab10")
-    for ax, (key, title) in zip(axes.flat, _CURVES):
-        for i, r in enumerate(results):
-            pts = [(h["epoch"], h[key]) for h in r["history"] if key in h]
-            bold = r["name"] == "baseline"  # the reference line, drawn on top
-            ax.plot(*zip(*pts), marker="o", ms=2.5, color=cmap(i % 10), label=r["label"], lw=2.6 if bold else 1.4, zorder=3 if bold else 2)
-        if key == "embedding_std" and results:
-            ax.axhline(1 / math.sqrt(results[0]["proj_dim"]), ls="--", c="gray", lw=1, label="1/√d (healthy)")
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    handles, names = axes[0, 1].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
-    fig.legend(handles, names, loc="center left", bbox_to_anchor=(0.8, 0.5), fontsize=8, frameon=False)
-    return fig
-
-
-def plot_spectra(results: Sequence[dict[str, Any]]):
-    """Final singular-value spectra of the projections, normalised, on one log plot."""
-    from ..visualize import spectrum
-
-    spectra = {r["label"]: torch.tensor(r["final"]["spectrum"]) for r in results}
-    if results:
-        spectra["initial network"] = torch.tensor(results[0]["init_spectrum"])
-    return spectrum(spectra)
-
-
-def plot_umaps(results: Sequence[dict[str, Any]], data: LabData | None = None, labels: torch.Tensor | None = None, classes: Sequence[str] | None = None):
-    """Side-by-side UMAPs of each run's test features, coloured by class (a collapsed run: a point or a thin curve)."""
-    from ..visualize import scatter_panels
-
-    labels = data.test_labels if data is not None else labels
-    classes = data.classes if data is not None else classes
-    panels = {r["label"]: torch.tensor(r["umap"]) for r in results if r.get("umap") is not None}
-    return scatter_panels(panels, labels, classes, ncols=min(4, max(1, len(panels))))
-
-
-def plot_projections(results: Sequence[dict[str, Any]], data: LabData | None = None, labels: torch.Tensor | None = None, classes: Sequence[str] | None = None):
-    """Side-by-side: each run's normalised projections on their two main axes, all panels at one scale."""
-    from ..visualize import scatter_panels
-
-    labels = data.test_labels if data is not None else labels
-    classes = data.classes if data is not None else classes
-    panels = {r["label"]: torch.tensor(r["projection_2d"]) for r in results if r.get("projection_2d") is not None}
-    return scatter_panels(panels, labels, classes, ncols=min(4, max(1, len(panels))), same_scale=True)
-
-
-def write_report(results: Sequence[dict[str, Any]], out: str | Path, data: LabData) -> dict[str, Path]:
-    """Write results.md, results.json and the figures (curves, spectra, UMAPs) into out."""
+def write_report(
+    results: Sequence[dict[str, Any]], out: str | Path, data: LabData, healthy: Sequence[dict[str, Any]] = (),
+    lambdas: Sequence[dict[str, Any]] = (),
+) -> dict[str, Path]:
+    """Write results.md, results.json and the figures (curves, spectra, UMAPs, projections, healthy, λ) into out."""
     from ..visualize import save_figure
+    from . import plots
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,17 +103,40 @@ def write_report(results: Sequence[dict[str, Any]], out: str | Path, data: LabDa
         f"{r0['config']['network']['arch']}, {r0['config']['train']['epochs']} epochs, batch "
         f"{r0['config']['train']['batch_size']}; kNN (k=200, T=0.1) and linear probe on "
         f"{r0['sizes']['bank_images']} labelled training / {r0['sizes']['test_images']} test images; "
-        f"{r0['hardware']}, torch {r0['torch']}, {r0['date']}.\n\n"
+        f"{r0['hardware']}, torch {r0['torch']}, {r0['date']}. Several seeds: mean (min–max).\n\n"
     )
-    atomic_write_text(out / "results.md", header + results_table(results) + "\n")
-    slim = [{k: v for k, v in r.items() if k not in ("umap", "projection_2d")} for r in results]
+    sections = [header + results_table(results)]
+    if lambdas:
+        sections.append("## τ = 0, the predictor's learning rate × λ\n\n" + results_table(lambdas))
+    if healthy:
+        sections.append("## From a healthy start\n\n" + healthy_table(healthy))
+    atomic_write_text(out / "results.md", "\n\n".join(sections) + "\n")
+    everything = [*results, *lambdas, *healthy]
+    slim = [{k: v for k, v in r.items() if k not in ("umap", "projection_2d")} for r in everything]
     atomic_write_text(out / "results.json", json.dumps(slim, indent=1))
     paths = {"table": out / "results.md", "json": out / "results.json"}
-    paths["curves"] = save_figure(plot_curves(results), out / "curves.png")
-    paths["spectra"] = save_figure(plot_spectra(results), out / "spectra.png")
+    paths["curves"] = save_figure(plots.plot_curves(results), out / "curves.png")
+    paths["spectra"] = save_figure(plots.plot_spectra(results), out / "spectra.png")
     if any(r.get("umap") is not None for r in results):
-        paths["umaps"] = save_figure(plot_umaps(results, data), out / "umaps.png")
-    paths["projections"] = save_figure(plot_projections(results, data), out / "projections.png")
+        paths["umaps"] = save_figure(plots.plot_umaps(results, data), out / "umaps.png")
+    paths["projections"] = save_figure(plots.plot_projections(results, data), out / "projections.png")
+    if healthy:
+        paths["healthy"] = save_figure(plots.plot_healthy(healthy), out / "healthy.png")
+    if lambdas:
+        paths["lambda"] = save_figure(plots.plot_lambda(lambdas), out / "lambda.png")
     return paths
 
 
+def healthy_table(results: Sequence[dict[str, Any]]) -> str:
+    """One row per continuation from the healthy start: std, rank, cos(random pair), kNN before and after."""
+    head = ["continuation", "steps", "std: start → end", "eff. rank", "cos rand", "kNN: start → end", "verdict"]
+    rows = []
+    for r in results:
+        first, f = r["history"][0], r["final"]
+        rows.append([
+            r["label"], str(r["history"][-1]["step"]), f"{first['embedding_std']:.4f} → {f['embedding_std']:.4f}",
+            f"{first['effective_rank']:.1f} → {f['effective_rank']:.1f}", f"{first['negative_cosine']:.2f} → {f['negative_cosine']:.2f}",
+            f"{first['knn_top1']:.1%} → {f['knn_top1']:.1%}", verdict(r),
+        ])  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

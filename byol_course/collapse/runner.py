@@ -27,10 +27,10 @@ from ..device import hardware, resolve_device
 from ..evaluate import Monitor, eval_mode, linear_probe
 from ..networks import BYOLNetworks, build_networks
 from ..train import pretrain
-from .experiments import CORE, EXPERIMENTS, LabSizes, experiment_config, lab_config, run_key
+from .experiments import CORE, EXPERIMENTS, LabSizes, experiment_config, lab_config, run_key, with_seed
 from .report import verdict
 
-__all__ = ["LabData", "load_lab_data", "linear_top1", "run_experiment", "run_lab", "projection_2d", "summary"]
+__all__ = ["LabData", "load_lab_data", "linear_top1", "cache_folder", "run_experiment", "run_lab", "projection_2d", "summary"]
 
 @dataclass
 class LabData:
@@ -96,7 +96,7 @@ def projection_2d(net: BYOLNetworks, cfg: RunConfig, images: torch.Tensor) -> li
     return (zc @ v[:2].T).tolist()  # (N, 2)
 
 
-def _cache_dir(cache: Path, name: str, key: str) -> Path:
+def cache_folder(cache: Path, name: str, key: str) -> Path:
     """cache/<name>-<key>; an existing folder with the same key is reused whatever its name."""
     found = sorted(cache.glob(f"*-{key}")) if cache.exists() else []
     if found:
@@ -123,7 +123,7 @@ def run_experiment(
     """
     cfg = data.normalised(cfg)
     key = run_key(cfg, sizes)
-    folder = _cache_dir(Path(cache), name, key)
+    folder = cache_folder(Path(cache), name, key)
     result_path = folder / "result.json"
     if result_path.exists():
         result = json.loads(result_path.read_text())
@@ -150,7 +150,7 @@ def run_experiment(
     net, history = pretrain(cfg, folder, resume=resume, train_images=data.train, eval_fn=eval_fn, progress=progress)
     final, bank, test_features = last[cfg.train.epochs] if cfg.train.epochs in last else monitor.measure(net)
     final["linear_top1"] = linear_top1(bank, test_features, data, cfg.train.seed)
-    init_record = {"epoch": 0, **{k: v for k, v in first.items() if k != "spectrum"}}
+    init_record = {"epoch": 0, "step": 0, **{k: v for k, v in first.items() if k != "spectrum"}}
     result: dict[str, Any] = {
         "name": name,
         "label": label or (EXPERIMENTS[name].label if name in EXPERIMENTS else name),
@@ -188,11 +188,13 @@ def run_lab(
     base: RunConfig | None = None,
     sizes: LabSizes | None = None,
     data: LabData | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run (or read from the cache) the named experiments on the lab's data; one result per name.
+    """Run (or read from the cache) the named experiments on the lab's data; one result per name and seed.
 
     base, sizes: the baseline recipe and data sizes (default: lab_config(mode)); data: the
-    images, when the caller already loaded them with load_lab_data(base, sizes).
+    images, when the caller already loaded them with load_lab_data(base, sizes); seeds: each
+    experiment once per seed (default: base's own seed).
     """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -201,11 +203,13 @@ def run_lab(
         base_cfg, base_sizes = lab_config(mode)
         base, sizes = base or base_cfg, sizes or base_sizes
     data = data or load_lab_data(base, sizes)
+    runs = [(name, seed) for name in names for seed in (seeds if seeds is not None else [base.train.seed])]
     results = []
-    for i, name in enumerate(names):
-        r = run_experiment(name, experiment_config(name, base), data, sizes, cache, progress=progress, umap=umap)
+    for i, (name, seed) in enumerate(runs):
+        cfg = with_seed(experiment_config(name, base), seed)
+        r = run_experiment(name, cfg, data, sizes, cache, progress=progress, umap=umap and seed == runs[0][1])
         if progress:
-            print(f"[{i + 1}/{len(names)}] {name}: {summary(r)}")
+            print(f"[{i + 1}/{len(runs)}] {name} (seed {seed}): {summary(r)}")
         results.append(r)
     return results
 

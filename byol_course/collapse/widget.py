@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 from ..config import RunConfig
 from .experiments import LabSizes, custom_config
-from .report import plot_curves, results_table
+from .plots import plot_curves
+from .report import results_table
 from .runner import LabData, run_experiment, summary
 
 __all__ = ["LabPanel"]
