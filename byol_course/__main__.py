@@ -137,6 +137,7 @@ def _pretrain_distributed(args: argparse.Namespace, cfg, out: Path) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: BYOL on the embedded dataset, against raw pixels and a random-init network."""
     cfg = _config_from_args(args, classroom=True)
+    cfg.train.knn_every = cfg.train.knn_every or 1  # the curves of kNN and embedding std, one point per epoch
     _train_and_report(args, cfg, Path(args.out or "runs/demo"), baselines=True)
     return 0
 

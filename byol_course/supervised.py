@@ -39,7 +39,7 @@ def train_supervised(
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.optim.weight_decay)
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
     x_all, y_all = images.to(device), labels.to(device)
-    b, v1 = cfg.train.batch_size, cfg.augment.view1
+    b, v1 = cfg.train.batch_size, cfg.augment.views()[0]  # view 1 as BYOL makes it (blur off when the recipe turns it off)
 
     def step(progress: float) -> torch.Tensor:
         for group in optimizer.param_groups:

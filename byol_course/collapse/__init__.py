@@ -26,8 +26,8 @@ from .healthy import HEALTHY, HealthySizes, healthy_config, run_from_healthy, ru
 from .plots import plot_curves, plot_healthy, plot_lambda, plot_projections, plot_spectra, plot_umaps
 from .report import by_experiment, healthy_table, results_table, separated, spread, verdict, write_report
 from .runner import LabData, cache_folder, load_lab_data, projection_2d, run_experiment, run_lab, summary
-from .suite import Suite, healthy_sizes, run_suite
-from .widget import LabPanel
+from .suite import Suite, healthy_sizes, run_suite, suite_plan
+from .widget import LabPanel, LambdaSlider
 
 __all__ = [
     "Experiment", "EXPERIMENTS", "CORE", "LAMBDAS", "LAMBDA_SWEEP", "SEEDS", "LAB_VERSION", "LabSizes", "lab_config",
@@ -35,5 +35,5 @@ __all__ = [
     "run_experiment", "run_lab", "projection_2d", "summary", "HEALTHY", "HealthySizes", "healthy_config",
     "run_from_healthy", "run_healthy", "verdict", "by_experiment", "spread", "separated", "results_table",
     "healthy_table", "plot_curves", "plot_spectra", "plot_umaps", "plot_projections", "plot_healthy", "plot_lambda",
-    "write_report", "LabPanel", "Suite", "healthy_sizes", "run_suite",
+    "write_report", "LabPanel", "LambdaSlider", "Suite", "healthy_sizes", "run_suite", "suite_plan",
 ]  # fmt: skip

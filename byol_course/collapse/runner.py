@@ -128,6 +128,8 @@ def run_experiment(
     if result_path.exists():
         result = json.loads(result_path.read_text())
         if not umap or result.get("umap") is not None:
+            # the same run may be cached under another experiment's name (τ = 0 is λ = 1 of the sweep): name it as asked
+            result["name"], result["label"] = name, label or (EXPERIMENTS[name].label if name in EXPERIMENTS else result["label"])
             result["cached"] = True
             return result
     t0 = time.perf_counter()

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import RunConfig
-from .experiments import LabSizes, custom_config
+from .experiments import LAMBDAS, LabSizes, custom_config
 from .plots import plot_curves
-from .report import results_table
+from .report import by_experiment, results_table
 from .runner import LabData, run_experiment, summary
 
-__all__ = ["LabPanel"]
+__all__ = ["LabPanel", "LambdaSlider"]
 
 
 class LabPanel:
@@ -70,3 +70,51 @@ class LabPanel:
             display(Markdown(results_table(self.results)))
             plt.close("all")
         return result
+
+
+class LambdaSlider:
+    """An ipywidgets slider over the λ sweep at τ = 0 (the predictor's learning rate × λ): each
+    position shows that run's cached curves, its final numbers and Table 21's number beside them.
+
+    results: the λ sweep's results (experiments tau_0_lambda_<λ>, from `run_lab` or `run_suite`).
+    `slider.widget` is what to display; `slider.show(lam)` prints what a position shows (tests call it).
+    """
+
+    def __init__(self, results: Sequence[dict[str, Any]]) -> None:
+        import ipywidgets as widgets
+
+        self.runs = {float(name.rsplit("_", 1)[1]): runs for name, runs in by_experiment(results).items() if name.startswith("tau_0_lambda_")}
+        if not self.runs:
+            raise ValueError("LambdaSlider needs the λ sweep's results (experiments tau_0_lambda_<λ>); run the sweep first.")
+        lams = sorted(self.runs)
+        self.slider = widgets.SelectionSlider(options=[(f"{lam:g}", lam) for lam in lams], value=lams[0], description="λ")
+        self.output = widgets.Output()
+        self.slider.observe(lambda change: self._moved(change["new"]), names="value")
+        self.widget = widgets.VBox([self.slider, self.output])
+        self._moved(lams[0])
+
+    def _moved(self, lam: float) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import clear_output, display
+
+        with self.output:
+            clear_output(wait=True)
+            print(self.show(lam))
+            display(plot_curves(self.runs[lam]))
+            plt.close("all")
+
+    def show(self, lam: float) -> str:
+        """One line: this λ's final kNN, embedding std and effective rank (mean over its seeds), and the paper's number."""
+        if lam not in self.runs:
+            return f"λ = {lam:g} was not run; the sweep has λ = {', '.join(f'{x:g}' for x in sorted(self.runs))}."
+        runs = self.runs[lam]
+
+        def mean(key: str) -> float:
+            return sum(r["final"][key] for r in runs) / len(runs)
+
+        paper = LAMBDAS.get(lam, "not in Table 21")
+        return (
+            f"τ = 0, predictor lr × {lam:g}: kNN {mean('knn_top1'):.1%}, embedding std {mean('embedding_std'):.4f}, "
+            f"effective rank {mean('effective_rank'):.1f} ({len(runs)} seed{'s' if len(runs) > 1 else ''}); "
+            f"paper (ImageNet linear top-1, Table 21): {paper}"
+        )
