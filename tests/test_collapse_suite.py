@@ -116,7 +116,7 @@ def test_separated_only_when_ranges_do_not_overlap() -> None:
 def test_lambda_slider_shows_each_cached_run(suite) -> None:
     s, _, _ = suite
     slider = collapse.LambdaSlider(s.lambdas)
-    assert sorted(slider.runs) == [0.0, 1.0]
+    assert sorted(slider.runs) == [0.0, 1.0, 2.0]
     text = slider.show(0.0)
     r = next(r for r in s.lambdas if r["name"] == "tau_0_lambda_0")
     assert f"kNN {r['final']['knn_top1']:.1%}" in text and "0.01%" in text  # ours, and Table 21's λ = 0

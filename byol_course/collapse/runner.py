@@ -10,9 +10,10 @@ cache/<name>-<key>/result.json, keyed by `run_key`; an interrupted run resumes f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,12 +46,24 @@ class LabData:
     classes: list[str]
     mean: tuple[float, float, float]  # per-channel mean and std of the training split, for the views
     std: tuple[float, float, float]
+    _init_probes: dict[tuple[int, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     def normalised(self, cfg: RunConfig) -> RunConfig:
         """A copy of cfg whose views are normalised with this data's mean and std."""
         cfg = RunConfig.from_dict(cfg.to_dict())
         cfg.augment.mean, cfg.augment.std = self.mean, self.std
         return cfg
+
+    def init_probe(self, bank: torch.Tensor, test: torch.Tensor, seed: int) -> float:
+        """linear_top1 of an untrained backbone's features, computed once per distinct set of features.
+
+        Experiments that change only the heads or the training start from the same backbone
+        (the same seed, the same weights): their features, and so their probe, are identical.
+        """
+        key = (seed, hashlib.sha256(bank.numpy().tobytes() + test.numpy().tobytes()).hexdigest())
+        if key not in self._init_probes:
+            self._init_probes[key] = linear_top1(bank, test, self, seed)
+        return self._init_probes[key]
 
     def monitor(self, cfg: RunConfig) -> Monitor:
         """What a run on this data watches: kNN against the bank, collapse metrics on the test images."""
@@ -135,7 +148,7 @@ def run_experiment(
     t0 = time.perf_counter()
     monitor = data.monitor(cfg)
     first, init_bank, init_test = monitor.measure(build_networks(cfg.network, cfg.train.seed).to(resolve_device(cfg.train.device)))
-    init_linear = linear_top1(init_bank, init_test, data, cfg.train.seed)
+    init_linear = data.init_probe(init_bank, init_test, cfg.train.seed)
     last: dict[int, tuple] = {}  # the last epoch's measurement, reused as the final one
 
     def eval_fn(net: BYOLNetworks, epoch: int) -> dict[str, Any]:

@@ -28,7 +28,9 @@ def suite_plan(mode: str = "classroom") -> tuple[tuple[int, ...], list[str]]:
     """The seeds of the core set and the λ-sweep experiments, per mode (smoke: two seeds, λ 0, 1, 2 — the same code, in seconds)."""
     if mode == "smoke":
         return SEEDS[:2], LAMBDA_SWEEP[:3]
-    return SEEDS, LAMBDA_SWEEP
+    # λ = 20 (Table 21: 66.3%, as λ = 10's 66.6%) is left out of the default to keep it within 20 minutes on 2 cores;
+    # `collapse --experiments tau_0_lambda_20` runs it
+    return SEEDS, [name for name in LAMBDA_SWEEP if name != "tau_0_lambda_20"]
 
 
 def healthy_sizes(mode: str = "classroom") -> HealthySizes:
@@ -37,7 +39,7 @@ def healthy_sizes(mode: str = "classroom") -> HealthySizes:
         return HealthySizes(steps=6, every=2, knn_every=6, probe_images=64)
     if mode == "full":
         return HealthySizes(steps=600, every=20, knn_every=200, probe_images=1000)
-    return HealthySizes(steps=300, every=10, knn_every=100, probe_images=500)
+    return HealthySizes(steps=200, every=10, knn_every=100, probe_images=500)  # the collapses take 20–100 steps (measured)
 
 
 def run_suite(
