@@ -30,7 +30,7 @@ from byol_course.data import DatasetError
 from byol_course.networks import NetworkConfig
 from byol_course.atomic import WriteError
 from byol_course.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from byol_course.config import TrainConfig, check_config
+from byol_course.config import TrainConfig, check_config, classroom_config
 from byol_course.optim import OptimConfig
 from byol_course.train import TrainingDiverged, pretrain
 
@@ -251,10 +251,11 @@ def test_cli_resume_with_other_settings_stops_unless_overridden(photos: Path, tm
     code, _, err = run_main(cli(photos, out, "--resume", "--tau", "0.9", epochs=2), capsys)
     assert code == 1
     line = one_error_line(err)
-    assert "train.epochs: 1 -> 2, train.tau_base: 0.96 -> 0.9" in line and "--override-config" in line
+    tau = classroom_config().train.tau_base  # the CPU recipe the CLI picks for a folder of photos
+    assert f"train.epochs: 1 -> 2, train.tau_base: {tau:g} -> 0.9" in line and "--override-config" in line
     code, printed, err = run_main(cli(photos, out, "--resume", "--tau", "0.9", "--override-config", epochs=2), capsys)
     assert code == 0, err
-    assert "as --override-config asks: train.epochs: 1 -> 2, train.tau_base: 0.96 -> 0.9" in printed
+    assert f"as --override-config asks: train.epochs: 1 -> 2, train.tau_base: {tau:g} -> 0.9" in printed
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 2
     code, _, err = run_main(cli(photos, out, "--override-config", epochs=2), capsys)
     assert code == 1 and "only applies when resuming" in one_error_line(err)
