@@ -87,7 +87,10 @@ class LambdaSlider:
         if not self.runs:
             raise ValueError("LambdaSlider needs the λ sweep's results (experiments tau_0_lambda_<λ>); run the sweep first.")
         lams = sorted(self.runs)
-        self.slider = widgets.SelectionSlider(options=[(f"{lam:g}", lam) for lam in lams], value=lams[0], description="λ")
+        self.slider = widgets.SelectionSlider(
+            options=[(f"{lam:g}", lam) for lam in lams], value=lams[0], description="λ",
+            layout=widgets.Layout(width="180px"), style={"description_width": "30px"},  # a few positions: short steps
+        )
         self.output = widgets.Output()
         self.slider.observe(lambda change: self._moved(change["new"]), names="value")
         self.widget = widgets.VBox([self.slider, self.output])
