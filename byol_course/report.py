@@ -149,18 +149,19 @@ def run_and_report(
     print(f"dataset {train.name}: {len(train)} train / {len(test)} test images, {len(train.classes)} classes; device {device}")
 
     result: dict[str, Any] = {}
-    panels: dict[str, torch.Tensor] = {}  # test-split features to map with UMAP, by name
+    panels: dict[str, tuple[torch.Tensor, dict[str, Any]]] = {}  # name -> (test-split features to map, the record to add umap_knn_top1 to)
     if baselines:
         # raw pixels and the same network at its random initialisation (same seed as the run)
         px_tr, px_te = train.images.flatten(1).float(), test.images.flatten(1).float()
         init = build_networks(cfg.network, cfg.train.seed).to(device)
         ftr = extract_features(init.online_backbone, train.images, cfg.augment)
         fte = extract_features(init.online_backbone, test.images, cfg.augment)
-        panels["raw pixels"], panels["random-init network"] = px_te, fte
         result["baselines"] = {
             "raw_pixels": _pixel_probe(px_tr, train.labels, px_te, test.labels, cfg.train.seed),
             "random_init": _probe(ftr, train.labels, fte, test.labels, cfg.train.seed),
         }
+        panels["raw pixels"] = (px_te, result["baselines"]["raw_pixels"])
+        panels["random-init network"] = (fte, result["baselines"]["random_init"])
     # what the history records each watched epoch (the curves of chapter 5): kNN on a part of the splits
     monitor = Monitor(train.images[:5000], train.labels[:5000], test.images[:1000], test.labels[:1000], cfg.augment, cfg.train.seed)
     t_train = time.perf_counter()
@@ -172,13 +173,14 @@ def run_and_report(
     )
     metrics = evaluate_networks(net, cfg, train, test, features)
     spectrum = metrics.pop("spectrum")
-    panels["BYOL"] = features[1]
+    panels["BYOL"] = (features[1], result)
     if supervised:
         budget = _training_seconds(history)  # BYOL's own training time, resumed runs included
         backbone, record = train_supervised(cfg, train.images, train.labels, seconds=budget, progress=progress)
         sup_tr = extract_features(backbone, train.images, cfg.augment)
-        panels["supervised (labels)"] = sup_te = extract_features(backbone, test.images, cfg.augment)
+        sup_te = extract_features(backbone, test.images, cfg.augment)
         metrics["supervised"] = {**_probe(sup_tr, train.labels, sup_te, test.labels, cfg.train.seed), **record}
+        panels["supervised (labels)"] = (sup_te, metrics["supervised"])
     result.update(
         {
             "dataset": train.name,
@@ -201,13 +203,11 @@ def run_and_report(
     visualize.save_figure(visualize.spectrum({"BYOL": torch.tensor(spectrum)}), out / "spectrum.png")
 
     # the pictures, and how well the classes separate in them
-    points = {name: visualize.umap_embed(f, seed=cfg.train.seed) for name, f in panels.items()}
-    where = {"raw pixels": result.get("baselines", {}).get("raw_pixels"), "random-init network": result.get("baselines", {}).get("random_init"),
-             "BYOL": result, "supervised (labels)": result.get("supervised")}
     titled = {}
-    for name, xy in points.items():
-        where[name]["umap_knn_top1"] = knn_cross_validated(xy, test.labels, k=20, folds=5, seed=cfg.train.seed)
-        titled[f"{name}: UMAP kNN {where[name]['umap_knn_top1']:.0%}"] = xy
+    for name, (f, record) in panels.items():
+        xy = visualize.umap_embed(f, seed=cfg.train.seed)  # (N, 2)
+        record["umap_knn_top1"] = knn_cross_validated(xy, test.labels, k=20, folds=5, seed=cfg.train.seed)
+        titled[f"{name}: UMAP kNN {record['umap_knn_top1']:.0%}"] = xy
     fig = visualize.scatter_panels(titled, test.labels, test.classes)
     fig.suptitle(f"UMAP of {train.name} test-split features, coloured by class", y=1.02)
     visualize.save_figure(fig, out / "umap.png")

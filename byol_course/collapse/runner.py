@@ -135,6 +135,7 @@ def run_experiment(
     a run that was interrupted resumes from its last saved epoch.
     """
     cfg = data.normalised(cfg)
+    label = label or (EXPERIMENTS[name].label if name in EXPERIMENTS else name)
     key = run_key(cfg, sizes)
     folder = cache_folder(Path(cache), name, key)
     result_path = folder / "result.json"
@@ -142,7 +143,7 @@ def run_experiment(
         result = json.loads(result_path.read_text())
         if not umap or result.get("umap") is not None:
             # the same run may be cached under another experiment's name (τ = 0 is λ = 1 of the sweep): name it as asked
-            result["name"], result["label"] = name, label or (EXPERIMENTS[name].label if name in EXPERIMENTS else result["label"])
+            result["name"], result["label"] = name, label
             result["cached"] = True
             return result
     t0 = time.perf_counter()
@@ -168,7 +169,7 @@ def run_experiment(
     init_record = {"epoch": 0, "step": 0, **{k: v for k, v in first.items() if k != "spectrum"}}
     result: dict[str, Any] = {
         "name": name,
-        "label": label or (EXPERIMENTS[name].label if name in EXPERIMENTS else name),
+        "label": label,
         "key": key,
         "config": cfg.to_dict(),
         "sizes": dataclasses.asdict(sizes),
