@@ -189,14 +189,28 @@ def pair_cosines(z1: torch.Tensor, z2: torch.Tensor, seed: int = 0) -> dict[str,
 
 
 @torch.no_grad()
-def collapse_metrics(net: BYOLNetworks, images: torch.Tensor, aug: AugmentConfig, seed: int = 0, max_images: int = 2000) -> dict[str, Any]:
-    """Embedding std, effective rank, spectrum and pair cosines of the online projections of (at most max_images) images."""
+def collapse_metrics(
+    net: BYOLNetworks,
+    images: torch.Tensor,
+    aug: AugmentConfig,
+    seed: int = 0,
+    max_images: int = 2000,
+    features: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Embedding std, effective rank, spectrum and pair cosines of the online projections of (at most max_images) images.
+
+    features: the online backbone's features of `images` (extract_features), when the caller has
+    them already — the images are then not encoded a second time.
+    """
     device = next(net.parameters()).device
     x = images[:max_images].to(device)
     with eval_mode(net):
         v1, v2 = make_views(x, aug, torch.Generator(device=device).manual_seed(seed))
         z1, z2 = net.project(v1).float().cpu(), net.project(v2).float().cpu()  # (N, d) each: two views of each image
-        z = net.project(normalize(x, aug)).float().cpu()  # (N, d): the images themselves
+        if features is None:
+            z = net.project(normalize(x, aug)).float().cpu()  # (N, d): the images themselves
+        else:
+            z = net.online_projector(features[: len(x)].to(device)).float().cpu()
     return {
         "embedding_std": embedding_std(z),
         "embedding_std_healthy": 1 / z.shape[1] ** 0.5,
@@ -221,12 +235,14 @@ class Monitor:
     aug: AugmentConfig
     seed: int = 0
     k: int = 200
+    metric_images: int | None = None  # the first queries the collapse metrics use (None: all)
 
     def measure(self, net: BYOLNetworks) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
         """The metrics (spectrum included) and the bank's and queries' features they came from."""
         bank = extract_features(net.online_backbone, self.bank, self.aug)  # (N, d)
         queries = extract_features(net.online_backbone, self.queries, self.aug)  # (M, d)
-        metrics = collapse_metrics(net, self.queries, self.aug, self.seed, max_images=len(self.queries))
+        n = min(self.metric_images or len(self.queries), len(self.queries))
+        metrics = collapse_metrics(net, self.queries, self.aug, self.seed, max_images=n, features=queries)
         metrics["knn_top1"] = knn_accuracy(bank, self.bank_labels, queries, self.query_labels, k=min(self.k, len(bank)))
         return metrics, bank, queries
 

@@ -68,3 +68,27 @@ def test_supervised_baseline_learns_a_labelled_task_in_its_budget() -> None:
     assert knn_accuracy(f, labels, f, labels, k=5) == 1.0
     with pytest.raises(ValueError, match="positive time budget"):
         train_supervised(cfg, images, labels, seconds=0, progress=False)
+
+
+def test_collapse_metrics_from_given_features_match_encoding_again() -> None:
+    """Passing the backbone's features skips one encoding and gives the same metrics; Monitor limits them to metric_images."""
+    from _tiny import tiny_config
+
+    from byol_course.evaluate import Monitor, collapse_metrics, extract_features
+    from byol_course.networks import build_networks
+
+    cfg = tiny_config()
+    net = build_networks(cfg.network, 0)
+    images = torch.randint(0, 256, (48, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    features = extract_features(net.online_backbone, images, cfg.augment)
+    again = collapse_metrics(net, images, cfg.augment, seed=3)
+    reused = collapse_metrics(net, images, cfg.augment, seed=3, features=features)
+    for key in ("embedding_std", "effective_rank", "positive_cosine", "negative_cosine"):
+        assert reused[key] == pytest.approx(again[key], rel=1e-4), key
+    assert reused["spectrum"] == pytest.approx(again["spectrum"], rel=1e-3, abs=1e-6)
+
+    labels = torch.arange(len(images)) % 3
+    limited = Monitor(images, labels, images, labels, cfg.augment, seed=3, metric_images=20).measure(net)[0]
+    first_20 = collapse_metrics(net, images[:20], cfg.augment, seed=3)
+    assert limited["embedding_std"] == pytest.approx(first_20["embedding_std"], rel=1e-4)
+    assert limited["embedding_std"] != pytest.approx(again["embedding_std"], rel=1e-4)  # not all 48

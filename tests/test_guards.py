@@ -62,11 +62,12 @@ def test_collapse_lab_cache_key_is_pinned() -> None:
 
     The key changes only on purpose: with a new config field (optim.clip_lr and
     optim.predictor_lr_scale: it was a71724eab6f9 before them) or a new LAB_VERSION (3, with seeds
-    and the λ sweep: it was f3ca3d24aa7a at 2) — then the lab recomputes its runs.
+    and the λ sweep: it was f3ca3d24aa7a at 2; 4, with the kNN's k = 20 and LabSizes.metric_images:
+    f0bac4ba4452 at 3) — then the lab recomputes its runs.
     """
     from byol_course.collapse import LabSizes, run_key
 
-    assert run_key(RunConfig(), LabSizes(100, 50, 20)) == "f0bac4ba4452"
+    assert run_key(RunConfig(), LabSizes(100, 50, 20)) == "26490394ed0a"
 
 
 def _config(**train) -> RunConfig:

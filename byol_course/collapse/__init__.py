@@ -19,7 +19,7 @@ from its last epoch. `python -m byol_course collapse` runs the same set headless
 """
 
 from .experiments import (
-    CORE, EXPERIMENTS, LAB_VERSION, LAMBDA_SWEEP, LAMBDAS, SEEDS, Experiment, LabSizes, custom_config, experiment_config,
+    CORE, EXPERIMENTS, KNN_K, LAB_VERSION, LAMBDA_SWEEP, LAMBDAS, SEEDS, Experiment, LabSizes, custom_config, experiment_config,
     lab_config, run_key, with_seed,
 )
 from .healthy import HEALTHY, HealthySizes, healthy_config, run_from_healthy, run_healthy
@@ -30,7 +30,7 @@ from .suite import Suite, healthy_sizes, run_suite, suite_plan
 from .widget import LabPanel, LambdaSlider
 
 __all__ = [
-    "Experiment", "EXPERIMENTS", "CORE", "LAMBDAS", "LAMBDA_SWEEP", "SEEDS", "LAB_VERSION", "LabSizes", "lab_config",
+    "Experiment", "EXPERIMENTS", "CORE", "LAMBDAS", "LAMBDA_SWEEP", "SEEDS", "LAB_VERSION", "KNN_K", "LabSizes", "lab_config",
     "experiment_config", "custom_config", "with_seed", "run_key", "LabData", "load_lab_data", "cache_folder",
     "run_experiment", "run_lab", "projection_2d", "summary", "HEALTHY", "HealthySizes", "healthy_config",
     "run_from_healthy", "run_healthy", "verdict", "by_experiment", "spread", "separated", "results_table",

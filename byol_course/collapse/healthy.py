@@ -32,7 +32,7 @@ from ..device import hardware, resolve_device
 from ..evaluate import collapse_metrics
 from ..optim import build_optimizer, peak_lr, set_lr
 from ..train import Views, train_step
-from .experiments import LAB_VERSION, LabSizes, experiment_config
+from .experiments import KNN_K, LAB_VERSION, LabSizes, experiment_config
 from .runner import LabData, cache_folder, linear_top1, run_experiment
 
 __all__ = ["Continuation", "HEALTHY", "HealthySizes", "healthy_config", "run_from_healthy", "run_healthy"]
@@ -137,7 +137,7 @@ def run_from_healthy(
     final["linear_top1"] = linear_top1(bank, test, data, cfg.train.seed)
     result = {
         "name": name, "label": HEALTHY[name].label, "key": key, "start": start["key"], "config": cfg.to_dict(),
-        "sizes": dataclasses.asdict(sizes), "dataset": data.name, "proj_dim": cfg.network.proj_dim, "history": history,
+        "sizes": dataclasses.asdict(sizes), "knn_k": KNN_K, "dataset": data.name, "proj_dim": cfg.network.proj_dim, "history": history,
         "final": final, "hardware": hardware(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
         "seconds": time.perf_counter() - t0,
     }  # fmt: skip

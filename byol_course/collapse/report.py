@@ -101,7 +101,7 @@ def write_report(
     header = (
         f"# Collapse lab\n\n{r0['dataset']}: {r0['sizes']['train_images']} training images, "
         f"{r0['config']['network']['arch']}, {r0['config']['train']['epochs']} epochs, batch "
-        f"{r0['config']['train']['batch_size']}; kNN (k=200, T=0.1) and linear probe on "
+        f"{r0['config']['train']['batch_size']}; kNN (k={r0.get('knn_k', 200)}, T=0.1) and linear probe on "
         f"{r0['sizes']['bank_images']} labelled training / {r0['sizes']['test_images']} test images; "
         f"{r0['hardware']}, torch {r0['torch']}, {r0['date']}. Several seeds: mean (min–max).\n\n"
     )

@@ -28,7 +28,7 @@ from ..device import hardware, resolve_device
 from ..evaluate import Monitor, eval_mode, linear_probe
 from ..networks import BYOLNetworks, build_networks
 from ..train import pretrain
-from .experiments import CORE, EXPERIMENTS, LabSizes, experiment_config, lab_config, run_key, with_seed
+from .experiments import CORE, EXPERIMENTS, KNN_K, LabSizes, experiment_config, lab_config, run_key, with_seed
 from .report import verdict
 
 __all__ = ["LabData", "load_lab_data", "linear_top1", "cache_folder", "run_experiment", "run_lab", "projection_2d", "summary"]
@@ -46,6 +46,7 @@ class LabData:
     classes: list[str]
     mean: tuple[float, float, float]  # per-channel mean and std of the training split, for the views
     std: tuple[float, float, float]
+    metric_images: int | None = None  # the first test images the collapse metrics use (LabSizes.metric_images)
     _init_probes: dict[tuple[int, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     def normalised(self, cfg: RunConfig) -> RunConfig:
@@ -67,7 +68,8 @@ class LabData:
 
     def monitor(self, cfg: RunConfig) -> Monitor:
         """What a run on this data watches: kNN against the bank, collapse metrics on the test images."""
-        return Monitor(self.bank, self.bank_labels, self.test, self.test_labels, cfg.augment, seed=cfg.train.seed)
+        return Monitor(self.bank, self.bank_labels, self.test, self.test_labels, cfg.augment, seed=cfg.train.seed, k=KNN_K,
+                       metric_images=self.metric_images)
 
 
 def load_lab_data(cfg: RunConfig, sizes: LabSizes) -> LabData:
@@ -85,6 +87,7 @@ def load_lab_data(cfg: RunConfig, sizes: LabSizes) -> LabData:
         classes=list(test.classes),
         mean=tuple(round(m, 4) for m in mean),
         std=tuple(round(s, 4) for s in std),
+        metric_images=sizes.metric_images,
     )
 
 
@@ -173,6 +176,7 @@ def run_experiment(
         "key": key,
         "config": cfg.to_dict(),
         "sizes": dataclasses.asdict(sizes),
+        "knn_k": KNN_K,
         "dataset": data.name,
         "proj_dim": cfg.network.proj_dim,
         "history": [init_record, *history],

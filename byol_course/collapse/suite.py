@@ -39,7 +39,7 @@ def healthy_sizes(mode: str = "classroom") -> HealthySizes:
         return HealthySizes(steps=6, every=2, knn_every=6, probe_images=64)
     if mode == "full":
         return HealthySizes(steps=600, every=20, knn_every=200, probe_images=1000)
-    return HealthySizes(steps=200, every=10, knn_every=100, probe_images=500)  # the collapses take 20–100 steps (measured)
+    return HealthySizes(steps=150, every=10, knn_every=50, probe_images=500)  # the collapses take 10–40 steps (measured)
 
 
 def run_suite(
