@@ -241,8 +241,7 @@ class Monitor:
         """The metrics (spectrum included) and the bank's and queries' features they came from."""
         bank = extract_features(net.online_backbone, self.bank, self.aug)  # (N, d)
         queries = extract_features(net.online_backbone, self.queries, self.aug)  # (M, d)
-        n = min(self.metric_images or len(self.queries), len(self.queries))
-        metrics = collapse_metrics(net, self.queries, self.aug, self.seed, max_images=n, features=queries)
+        metrics = collapse_metrics(net, self.queries, self.aug, self.seed, max_images=self.metric_images or len(self.queries), features=queries)
         metrics["knn_top1"] = knn_accuracy(bank, self.bank_labels, queries, self.query_labels, k=min(self.k, len(bank)))
         return metrics, bank, queries
 

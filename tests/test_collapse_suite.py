@@ -68,6 +68,8 @@ def test_continuations_start_from_the_trained_baseline(suite) -> None:
         assert steps == list(range(0, sizes.steps + 1, sizes.every)), r["name"]  # every few steps, not per epoch
         # every continuation starts from the same trained network: the same first measurement
         assert r["history"][0]["embedding_std"] == pytest.approx(s.healthy[0]["history"][0]["embedding_std"])
+        # start and end are read on the same images: the last record and the final measurement agree
+        assert r["final"]["embedding_std"] == pytest.approx(r["history"][-1]["embedding_std"]), r["name"]
     knn_steps = [h["step"] for h in s.healthy[0]["history"] if "knn_top1" in h]
     assert knn_steps[0] == 0 and knn_steps[-1] == sizes.steps and len(knn_steps) < len(s.healthy[0]["history"])
     no_pred = next(r for r in s.healthy if r["name"] == "healthy_no_predictor")

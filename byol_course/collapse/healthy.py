@@ -115,15 +115,14 @@ def run_from_healthy(
     set_lr(optimizer, peak_lr(cfg.optim, cfg.train.batch_size))  # constant: the recipe's peak
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed + 1)
     views = Views(cfg.augment, [gen], cfg.train.channels_last)
-    monitor = data.monitor(cfg)
+    monitor = dataclasses.replace(data.monitor(cfg), metric_images=sizes.probe_images)  # every measurement on the same images
     probe = data.test[: sizes.probe_images]
     images = data.train.to(device)
 
     def measure(step: int, losses: list[torch.Tensor], knn: bool) -> dict[str, Any]:
-        record = {k: v for k, v in collapse_metrics(net, probe, cfg.augment, cfg.train.seed).items() if k != "spectrum"}
+        metrics = monitor(net) if knn else collapse_metrics(net, probe, cfg.augment, cfg.train.seed)
+        record = {k: v for k, v in metrics.items() if k != "spectrum"}
         record.update(step=step, loss=float(torch.stack(losses).mean()) if losses else None)
-        if knn:
-            record["knn_top1"] = monitor(net)["knn_top1"]
         return record
 
     history, losses = [measure(0, [], knn=True)], []
