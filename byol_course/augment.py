@@ -6,6 +6,15 @@ colour jitter (brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1, applied wi
 in a random order), grayscale (p = 0.2). View 1 is always blurred and never solarized;
 view 2 is blurred with p = 0.1 and solarized with p = 0.2.
 
+One deviation from the paper, named: the colour jitter follows torchvision's `ColorJitter`, not
+the paper. Appendix B says brightness, contrast, saturation and hue "are shifted by a uniformly
+random offset", and DeepMind's code (byol/utils/augmentations.py) adds an offset in [−0.4, 0.4] to
+brightness, scales each channel around its own mean for contrast, scales HSV saturation and
+shifts HSV hue. Here brightness is multiplied by a factor in [0.6, 1.4], contrast blends the image
+with its mean gray level, saturation blends it with its grayscale version (torchvision's rules),
+and hue rotates the colour plane in YIQ (see `adjust_hue`). The ranges, probabilities and the
+random order per image are the paper's (Table 6).
+
 Why not torchvision's `transforms.RandomResizedCrop(...)(batch)`? Applied to a batch tensor,
 a torchvision random transform draws ONE set of parameters for the whole batch, so every
 image gets the same crop (pytorch/vision #2929, #8484) — the seed document's bug. Here each
@@ -205,7 +214,8 @@ def color_jitter(
 
     As torchvision's ColorJitter, factors are uniform in [1 − s, 1 + s] (hue in [−h, h]) and
     the four ops run in a random order — drawn per sample here. Samples not selected pass
-    through unchanged.
+    through unchanged. (BYOL's appendix and DeepMind's code shift brightness by an offset
+    instead of a factor; the module's docstring names each difference.)
     """
     B, dev = x.shape[0], x.device
     apply = _coin(B, p, generator, dev)

@@ -48,7 +48,7 @@ class TrainConfig:
     batch_size: int = 256
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
-    tau_base: float = 0.99  # paper: 0.996 (1000 epochs), 0.99 (≤ 300 epochs)
+    tau_base: float = 0.99  # paper: 0.996 for its 1000-epoch runs (§3.3); 0.99 in its 300-epoch ablations (§5)
     tau_schedule: bool = True  # cosine from tau_base to 1; False keeps τ = tau_base
     stop_gradient: bool = True  # False: gradients through both branches, target = online
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
@@ -198,14 +198,24 @@ def gpu_config(dataset: str = "cifar10") -> RunConfig:
     - batch 512, not 256: the batch of lightly's CIFAR-10 benchmark and of our GPU timings; it
       halves the steps of an epoch on a large GPU (whether it fits a T4's memory is not measured yet). The learning rate
       follows solo-learn's own linear rule (1.0 × 512/256 = 2.0), so this is solo-learn's
-      recipe at batch 512 (in BYOL's batch-size ablation, 256 → 512 gave +0.4 ImageNet top-1).
+      recipe at batch 512. (BYOL's batch-size ablation, Table 16, reads 71.8% at 256 and 72.2% at
+      512, but it built those batches by accumulating gradients up to batch 4096's optimiser step:
+      it varies what batch normalisation sees, not the optimiser's batch. Its real batch-512 run,
+      Appendix G, needed its own lr 0.4 and τ_base 0.9995.)
     - epochs 200, not 1000: a run that fits an afternoon (lightly's benchmark length); pass
       --epochs 1000 for solo-learn's. τ_base 0.99 either way, as solo-learn uses for 1000.
     - precision: bf16 autocast on GPUs of compute capability ≥ 8.0 (no loss scaling needed),
       fp16 with GradScaler below (T4), where solo-learn runs fp16 ("16-mixed") everywhere.
     - the stem conv pads by 1 (output 32×32), solo-learn's by 2 (34×34, a border of zeros).
     - views: bilinear resampling in the crop (solo-learn: bicubic) and a YIQ hue rotation
-      (torchvision: HSV), both from `augment`, which augments per sample on the device.
+      (torchvision: HSV), both from `augment`, which augments per sample on the device. Like
+      solo-learn (torchvision's ColorJitter), brightness is a factor, not the offset of BYOL's
+      appendix and DeepMind's code (`augment`'s docstring names each difference).
+    - the target's BatchNorm statistics: momentum 0, averaged by the EMA with the weights
+      (`ema.ema_update_`); solo-learn averages parameters only and lets the target's own forward
+      passes keep them. Training is the same; they differ only if the target runs in eval mode.
+    - the predictor's learning-rate multiplier λ (collapse lab) multiplies the step after
+      `clip_lr`'s cap (`optim.LARS`), so that it does something under clipping.
     - no online linear classifier trained beside BYOL (solo-learn's `classifier_lr`): we
       measure with kNN (k = 200) and the offline linear probe of `evaluate`.
     - the warm-up starts at lr/warm-up steps, not at solo-learn's 3e-5; both are ≈ 0.

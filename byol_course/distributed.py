@@ -8,9 +8,11 @@ What changes with N processes ("ranks"), and why:
   learning rate (base_lr × global batch / 256, the paper's rule) and the τ and lr schedules
   are those of one device that sees the whole batch; config.json states both.
 - BatchNorm becomes SyncBatchNorm in the encoder and in both heads, online and target: its
-  statistics are those of the global batch, as on one device. BYOL depends on them (without
-  BN in the heads it learned nothing, untitled-ai 2020), and per-rank statistics of a small
-  slice would be noisier. torch's SyncBatchNorm runs on GPUs only; on CPU (gloo: tests,
+  statistics are those of the global batch, so a run on N devices computes what one device
+  would. That is the reason, not that BYOL needs batch statistics: Richemond et al. 2020 trained
+  it without them (GroupNorm + weight standardisation, 73.9% against 74.3%), although with the
+  course's BatchNorm heads removing the norm hurts (untitled-ai 2020; the collapse lab), and
+  per-rank statistics of a small slice would be noisier. torch's SyncBatchNorm runs on GPUs only; on CPU (gloo: tests,
   laptops) `CPUSyncBatchNorm` here computes the same statistics with two all-reduces.
 - DDP averages the online network's gradients, so every rank takes the same optimiser step
   and then the same EMA step: the target stays identical on every rank with no

@@ -19,13 +19,15 @@ __all__ = ["ema_update_", "tau_schedule"]
 def ema_update_(target: nn.Module, online: nn.Module, tau: float) -> None:
     """In place: ξ ← τ·ξ + (1 − τ)·θ for every parameter and floating-point buffer.
 
-    BatchNorm buffers: the running mean and variance are averaged with the same τ as the
-    weights (integer buffers such as `num_batches_tracked` are copied unless τ = 1), so the target's
-    buffers are exactly the EMA of the online network's. The target's own forward passes
-    must not move them: `BYOLNetworks` sets its target BatchNorm momentum to 0, so in train
-    mode the target normalises with batch statistics (like the online network) and leaves
-    its running statistics to this update. τ = 0 copies the online network exactly; τ = 1
-    changes nothing (torch.lerp is exact at both ends).
+    BatchNorm buffers, the course's choice: the running mean and variance are averaged with the
+    same τ as the weights (integer buffers such as `num_batches_tracked` are copied unless τ = 1),
+    so the target's buffers are the EMA of the online network's; `BYOLNetworks` sets its target
+    BatchNorm momentum to 0, so that the target's own forward passes (in train mode, normalising
+    with batch statistics like the online network) leave them to this update. The other sound
+    choice — DeepMind's code, solo-learn's `MomentumUpdater`, lightly's `update_momentum` —
+    averages parameters only and lets the target's forward passes keep its statistics. Training
+    is the same either way; the buffers are read only when the target runs in eval mode.
+    τ = 0 copies the online network exactly; τ = 1 changes nothing (torch.lerp is exact at both ends).
     """
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must be in [0, 1], got {tau}; 0 copies the online network, 1 freezes the target.")

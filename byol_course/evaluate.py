@@ -1,7 +1,8 @@
 """Chapters 5 and 8 — how good is the representation, and has it collapsed?
 
-- kNN: weighted k-nearest neighbours on cosine similarity (k = 200, temperature 0.1, as in
-  Wu et al. 2018 and the lightly / solo-learn CIFAR benchmarks).
+- kNN: weighted k-nearest neighbours on cosine similarity (k = 200, temperature 0.1: InstDisc's
+  CIFAR script, Wu et al. 2018, and lightly's benchmarks; solo-learn's kNN defaults to k = 20,
+  T = 0.07, and its published CIFAR numbers are online linear probes, not kNN).
 - Linear probe: scikit-learn's multinomial logistic regression on frozen, standardised features.
   Its penalty is chosen on a validation split carved from *train*; the test split is touched once.
 - Collapse metrics: per-channel std of ℓ2-normalised embeddings (SimSiam, Chen & He 2020:

@@ -156,7 +156,10 @@ class BYOLNetworks(nn.Module):
         self.target_projector = copy.deepcopy(self.online_projector)
         for p in self.target_parameters():
             p.requires_grad_(False)
-        for m in self.target_modules():  # the EMA, not the target's forward, moves its BN statistics
+        # The course's choice: the EMA, not the target's forward, moves its BN statistics (ema.ema_update_ averages
+        # them). DeepMind's code and solo-learn keep the momentum and average parameters only; training is the
+        # same either way, the statistics are read only when the target runs in eval mode.
+        for m in self.target_modules():
             for bn in m.modules():
                 if isinstance(bn, nn.modules.batchnorm._BatchNorm):
                     bn.momentum = 0.0

@@ -88,6 +88,13 @@ class LARS(torch.optim.Optimizer):
     BYOL's own JAX code divides by ‖g + wd·w‖ instead of ‖g‖ + wd·‖w‖; the two agree when
     wd·‖w‖ is small next to ‖g‖, as with the weight decays used here (1e-5, 1.5e-6).
 
+    A group may carry `lr_scale` (`build_optimizer` gives the predictor's groups λ, BYOL's
+    Table 21): its lr is then λ × the schedule's, and the clip compares the trust ratio with the
+    schedule's lr, lr / λ, not with the group's. So the step is λ·min(local, lr)·(g + wd·w) with
+    clipping and λ·lr·local·(g + wd·w) without: λ scales the predictor's update either way.
+    (Clipped against the group's own lr the step would be min(local, λ·lr)·(…), and once the trust
+    ratio binds λ would change nothing.)
+
     No host synchronisation: the norms and ratios stay on the device (`torch.where`, not `if`).
     """
 
@@ -138,8 +145,10 @@ class LARS(torch.optim.Optimizer):
                 w_norm = torch.stack(torch._foreach_norm(adapted))  # (P,) one norm per layer
                 g_norm = torch.stack(torch._foreach_norm(grads))  # (P,)
                 local = group["trust_coefficient"] * w_norm / (g_norm + wd * w_norm + group["eps"])  # (P,)
-                if group["clip_lr"]:
-                    local = (local / lr).clamp(max=1.0) if lr > 0 else torch.ones_like(local)
+                if group["clip_lr"]:  # capped at the schedule's lr (a scaled group's lr is λ × that)
+                    scale = group.get("lr_scale", 1.0)
+                    schedule_lr = lr / scale if scale > 0 else 0.0
+                    local = (local / schedule_lr).clamp(max=1.0) if schedule_lr > 0 else torch.ones_like(local)
                 usable = (w_norm > 0) & (g_norm > 0)  # a zero weight or gradient: plain SGD
                 ratio = torch.where(usable, local, torch.ones_like(local))
                 decay = torch.where(usable, torch.full_like(local, wd), torch.zeros_like(local))

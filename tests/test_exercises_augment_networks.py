@@ -179,21 +179,41 @@ def _frozen_copy(online, momentum=0.0, eval_mode=False, grad=False):
     return target.eval() if eval_mode else target
 
 
+def _some_momentum_zero(online):
+    target = _frozen_copy(online, momentum=0.1)
+    next(m for m in target.modules() if isinstance(m, nn.BatchNorm1d)).momentum = 0.0  # only the first layer
+    return target
+
+
 def target_reference(online: nn.Module) -> nn.Module:
     """What BYOLNetworks does to make its target (networks.BYOLNetworks.__init__)."""
     return _frozen_copy(online)
 
 
+def _same_architecture(online):
+    """A freshly initialised network of the checker's online architecture."""
+    return nn.Sequential(*(type(m)(*m.weight.shape[::-1]) if isinstance(m, nn.Linear) else
+                           nn.BatchNorm1d(m.num_features) if isinstance(m, nn.BatchNorm1d) else nn.ReLU() for m in online))
+
+
 def _seed_copy(online):  # the seed: a new network, then copy the parameters (not the buffers)
-    target = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4))
+    target = _same_architecture(online)
     for po, pt in zip(online.parameters(), target.parameters()):
         pt.data.copy_(po.data)
         pt.requires_grad = False
     return target
 
 
+def _params_only_copy_momentum_0(online):  # parameters copied into a fresh network, BN momentum set to 0
+    target = _seed_copy(online)
+    for m in target.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.momentum = 0.0
+    return target
+
+
 def _fresh(online):
-    return _frozen_copy(nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4)))
+    return _frozen_copy(_same_architecture(online))
 
 
 def _froze_online(online):
@@ -214,11 +234,11 @@ TARGET_MISTAKES = [
     pytest.param(lambda o: copy.copy(o), "shares tensors", id="shallow-copy"),
     pytest.param(lambda o: nn.Sequential(*o.children()), "shares tensors", id="new-container"),
     pytest.param(lambda o: copy.deepcopy(o).state_dict(), "returned a state dict", id="state-dict"),
-    pytest.param(_fresh, "not a freshly initialised network", id="fresh-init"),
-    pytest.param(_seed_copy, "not the BatchNorm buffers", id="params-only-copy"),
+    pytest.param(_fresh, "this exercise asks for a copy", id="fresh-init"),
+    pytest.param(_params_only_copy_momentum_0, "not the BatchNorm buffers", id="params-only-copy"),
     pytest.param(lambda o: copy.deepcopy(o), "still require gradients", id="not-frozen"),
     pytest.param(lambda o: _frozen_copy(o, eval_mode=True), "eval mode", id="eval-mode"),
-    pytest.param(lambda o: _frozen_copy(o, momentum=0.1), "set their momentum to 0", id="bn-momentum"),
+    pytest.param(_some_momentum_zero, "some of the target's BatchNorm layers have momentum 0", id="bn-momentum-mixed"),
     pytest.param(_froze_online, "froze the online network", id="froze-online"),
     pytest.param(_changed_online, "changed the online network", id="changed-online"),
     pytest.param(lambda o: _frozen_copy(o[:2]), "architecture differs", id="part-only"),
@@ -232,6 +252,17 @@ def test_target_mistakes(fn, phrase, capsys) -> None:
 
 def test_target_right_answer_is_what_byol_networks_builds(capsys) -> None:
     assert verdict(check_target, target_reference, capsys)[0]
+
+
+@pytest.mark.parametrize("fn, note", [
+    pytest.param(lambda o: _frozen_copy(o, momentum=0.1), "choice; the course", id="deepcopy-momentum-kept"),
+    pytest.param(_seed_copy, "re-estimated within a few dozen steps", id="seed-parameters-copied"),
+])
+def test_a_frozen_copy_that_keeps_its_bn_momentum_is_the_other_sound_choice(fn, note, capsys) -> None:
+    """DeepMind's and solo-learn's target (frozen, BatchNorm momentum untouched, so its own forward passes keep its
+    statistics) is ✓, and the line says whose choice it is — also the seed's copy of the parameters alone."""
+    ok, line = verdict(check_target, fn, capsys)
+    assert ok and line.startswith("✓ target: ") and "DeepMind's and solo-learn's choice" in line and note in line, line
     net = BYOLNetworks(NetworkConfig(arch="convnet", convnet_width=2, hidden_dim=16, proj_dim=8))
     made = target_reference(net.online_projector)  # the reference agrees with the package's target, flag by flag
     assert [p.requires_grad for p in made.parameters()] == [p.requires_grad for p in net.target_projector.parameters()]

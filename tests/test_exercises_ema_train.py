@@ -86,8 +86,6 @@ EMA_MISTAKES = [
     pytest.param(_over(lambda t, o: zip(o.parameters(), t.parameters()), lambda a, b, tau: a.mul_(tau).add_(b, alpha=1 - tau)), "moved the online network", id="zip-reversed"),
     pytest.param(_rebinds, "only rebinds a name", id="not-in-place"),
     pytest.param(_returns_new, "returned a new network", id="returns-new"),
-    pytest.param(_over(_params, lambda xi, th, tau: xi.mul_(tau).add_(th, alpha=1 - tau)), "running mean and variance (buffers) did not move", id="params-only"),
-    pytest.param(_seed_ema, "(buffers) did not move", id="seed-loop"),
     pytest.param(_buffers_copied, "copied the BatchNorm buffers", id="buffers-copied"),
     pytest.param(_all_buffers_averaged, "num_batches_tracked is an integer buffer", id="integer-buffer"),
     pytest.param(_no_grad_missing, "needs torch.no_grad()", id="no-grad-missing"),
@@ -105,6 +103,16 @@ def test_ema_right_answers(capsys) -> None:
     assert verdict(check_ema, ema_update_, capsys)[0]  # the package's update
     assert verdict(check_ema, ema_reference, capsys)[0]
     assert verdict(check_ema, _over(_floats, lambda xi, th, tau: xi.lerp_(th, 1 - tau)), capsys)[0]
+
+
+@pytest.mark.parametrize("fn", [
+    pytest.param(_over(_params, lambda xi, th, tau: xi.mul_(tau).add_(th, alpha=1 - tau)), id="params-only"),
+    pytest.param(_seed_ema, id="seed-loop"),
+])
+def test_ema_of_parameters_only_is_the_other_sound_choice(fn, capsys) -> None:
+    """DeepMind's, solo-learn's and lightly's EMA averages parameters only: ✓, and the line says whose choice it is."""
+    ok, line = verdict(check_ema, fn, capsys)
+    assert ok and line.startswith("✓ EMA: ") and "DeepMind's choice" in line and "momentum 0" in line, line
 
 
 # --- the training step ------------------------------------------------------------------------
@@ -191,7 +199,7 @@ TRAIN_STEP_MISTAKES = [
     pytest.param(_variant(tau_of=lambda tau: 0.99), "as if τ were 0.99", id="fixed-tau"),
     pytest.param(_variant(ema="reversed"), "moved the online network towards the target", id="ema-reversed"),
     pytest.param(_variant(ema="backbone"), "only the target backbone moved", id="ema-backbone-only"),
-    pytest.param(_variant(ema="params"), "BatchNorm running statistics did not follow", id="ema-params-only"),
+    pytest.param(_variant(ema="params"), "BatchNorm running statistics never move", id="ema-params-only"),
     pytest.param(_variant(loss="same view"), "its own view's target", id="same-view-loss"),
     pytest.param(_variant(loss="mean"), "averaged the two loss terms", id="averaged-loss"),
     pytest.param(_variant(predictions="project"), "skip the predictor", id="no-predictor"),

@@ -197,3 +197,79 @@ def test_build_optimizer_passes_the_recipe_to_lars():
         assert math.isclose(group["lr"], 2.0)
     with pytest.raises(ValueError, match="trust coefficient"):
         OptimConfig(trust_coefficient=0.0)
+
+
+# --- λ, the predictor's learning-rate multiplier (BYOL's Table 21), under every optimiser --------------------
+
+
+def _net_with_gradients() -> tuple[BYOLNetworks, list[nn.Parameter]]:
+    """A small BYOL network whose online parameters hold large, fixed gradients (the trust ratio binds)."""
+    torch.manual_seed(0)
+    net = BYOLNetworks(NetworkConfig(hidden_dim=32, proj_dim=16, convnet_width=8))
+    params = list(net.online_parameters())
+    torch.manual_seed(1)
+    for p in params:
+        p.grad = torch.randn_like(p) * 10.0
+    return net, params
+
+
+def _steps(optim: OptimConfig, lam: float) -> tuple[list[float], list[float]]:
+    """One step from the same weights and gradients: ‖Δp‖ of each predictor tensor, and of each other online tensor."""
+    net, params = _net_with_gradients()
+    opt = build_optimizer(net, OptimConfig(**{**optim.__dict__, "predictor_lr_scale": lam}), batch_size=256)
+    before = [p.detach().clone() for p in params]
+    opt.step()
+    pred = {id(p) for p in net.predictor.parameters()}
+    moved = [(id(p) in pred, float((p.detach() - b).norm())) for p, b in zip(params, before)]
+    return [m for is_pred, m in moved if is_pred], [m for is_pred, m in moved if not is_pred]
+
+
+CLIPPED = OptimConfig(name="lars", base_lr=1.0, weight_decay=1e-5, trust_coefficient=0.02, clip_lr=True)
+
+
+@pytest.mark.parametrize(
+    "optim",
+    [
+        CLIPPED,
+        OptimConfig(name="lars", base_lr=1.0, weight_decay=1e-5, trust_coefficient=1e-3, clip_lr=False),
+        OptimConfig(name="sgd", base_lr=0.05, weight_decay=5e-4),
+        OptimConfig(name="adamw", base_lr=1e-3, weight_decay=1e-2),
+    ],
+    ids=["lars-clipped", "lars-unclipped", "sgd", "adamw"],
+)
+def test_lambda_scales_the_predictors_step_and_only_its(optim: OptimConfig) -> None:
+    """λ = 2 and 10 move every predictor tensor (weights, biases, norms) 2 and 10 times as far as λ = 1;
+    the encoder's and projector's steps do not change; λ = 0 leaves the predictor where it is."""
+    pred_1, rest_1 = _steps(optim, 1.0)
+    assert min(pred_1) > 0 and min(rest_1) > 0
+    for lam in (2.0, 10.0):
+        pred, rest = _steps(optim, lam)
+        ratios = [a / b for a, b in zip(pred, pred_1)]
+        assert ratios == pytest.approx([lam] * len(ratios), rel=1e-4), f"λ = {lam}: the predictor's tensors moved {ratios}× as far"
+        assert rest == pytest.approx(rest_1, rel=1e-6)
+    assert max(_steps(optim, 0.0)[0]) == 0.0
+
+
+def test_the_clip_binds_in_the_clipped_lambda_test() -> None:
+    """In the clipped case the trust ratio caps every predictor weight (η‖w‖/(‖g‖ + wd‖w‖) < lr), so a clip
+    against the predictor group's own λ·lr would have given the same step for every λ ≥ 1."""
+    net, _ = _net_with_gradients()
+    lr = CLIPPED.base_lr  # batch 256: lr = base_lr × 256/256
+    for w in (p for p in net.predictor.parameters() if p.ndim > 1):
+        local = CLIPPED.trust_coefficient * float(w.norm()) / (float(w.grad.norm()) + CLIPPED.weight_decay * float(w.norm()))
+        assert local < lr
+
+
+def test_loss_scale_moves_only_the_excluded_parameters() -> None:
+    """BYOL App. F.5: under LARS "updates on preconditioned weights are invariant by multiplicative scaling of the
+    loss. However, the bias and batch normalization parameter updates remain sensitive" — with wd = 0, no clip."""
+    steps = {}
+    for scale in (1.0, 0.5):
+        net, params = _net_with_gradients()
+        for p in params:
+            p.grad.mul_(scale)  # the gradient of scale × the loss
+        before = [p.detach().clone() for p in params]
+        build_optimizer(net, OptimConfig(name="lars", base_lr=1.0, weight_decay=0.0, trust_coefficient=1e-3), 256).step()
+        steps[scale] = [(p.ndim > 1, float((p.detach() - b).norm())) for p, b in zip(params, before)]
+    for (adapted, full), (_, half) in zip(steps[1.0], steps[0.5]):
+        assert half == pytest.approx(full if adapted else full / 2, rel=1e-5)

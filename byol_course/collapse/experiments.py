@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import RunConfig, classroom_config, gpu_config
+from ..paper import NUMBERS, PaperNumber
 
 __all__ = [
     "LAB_VERSION", "KNN_K", "Experiment", "EXPERIMENTS", "CORE", "LAMBDAS", "LAMBDA_SWEEP", "SEEDS", "LabSizes", "lab_config",
@@ -67,20 +68,30 @@ def _small_batch(cfg: RunConfig) -> None:
     cfg.train.batch_size = max(4, cfg.train.batch_size // 4)
 
 
-_IMAGENET = "Grill et al. 2020, Table 5 (ImageNet, ResNet-50, 300 epochs, linear top-1)"
+_IMAGENET = "Grill et al. 2020 (ImageNet, ResNet-50, 300 epochs, linear top-1, 3 seeds averaged)"
+
+
+def _paper(*keys: str) -> str:
+    """The paper's numbers for an experiment, each with its place (byol_course.paper), joined by '; '."""
+    return "; ".join(str(NUMBERS[k]) for k in keys)
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
-        Experiment("baseline", "baseline BYOL", lambda cfg: None, "72.5%", _IMAGENET),
-        Experiment("no_predictor", "no predictor", _set("network", predictor=False), "0.2%", _IMAGENET),
-        Experiment("tau_0", "τ = 0 (target = online, stop-grad)", _tau(0.0), "0.3%", _IMAGENET),
-        Experiment("tau_1", "τ = 1 (target stays at init)", _tau(1.0), "18.8%", _IMAGENET),
+        Experiment("baseline", "baseline BYOL", lambda cfg: None, _paper("byol"), _IMAGENET),
+        Experiment("no_predictor", "no predictor", _set("network", predictor=False), _paper("no_predictor"), _IMAGENET),
+        Experiment(
+            "tau_0", "τ = 0 (target = online, stop-grad)", _tau(0.0),
+            _paper("tau_0", "sg_online_predictor"), _IMAGENET + "; Tables 5a and 19 give two numbers for close settings",
+        ),
+        Experiment("tau_1", "τ = 1 (target stays at init)", _tau(1.0), _paper("tau_1"), _IMAGENET),
         Experiment(
             "no_stop_gradient",
             "no stop-gradient",
             _no_stop_gradient,
-            "0.1%",
-            "Chen & He 2020 (SimSiam), §4.1 (ImageNet, ResNet-50, linear top-1)",
+            _paper("no_target_network") + "; SimSiam: 0.1%",
+            _IMAGENET + " (its 'predictor, no target network' row); Chen & He 2020 (SimSiam), §4.1",
         ),
         Experiment(
             "no_norm",
@@ -94,12 +105,13 @@ EXPERIMENTS: dict[str, Experiment] = {
             "GroupNorm + WS in heads",
             _set("network", head_norm="group"),
             "73.9% (BN: 74.3%)",
-            "Richemond et al. 2020 (ImageNet, ResNet-50, linear top-1)",
+            "Richemond et al. 2020 (ImageNet, ResNet-50, linear top-1; GN + WS everywhere, not only in the heads)",
         ),
         Experiment("no_weight_decay", "no weight decay", _set("optim", weight_decay=0.0), "—", "no published ablation"),
-        Experiment("crop_only", "crop + flip only", _crop_only, "59.4%", _IMAGENET),
+        Experiment("crop_only", "crop + flip only", _crop_only, _paper("crop_flip_only"), _IMAGENET),
         Experiment(
-            "small_batch", "batch ÷ 4", _small_batch, "batch 256: 71.8%, 64: 59.7% (4096: 72.5%)", _IMAGENET
+            "small_batch", "batch ÷ 4", _small_batch, _paper("batch_256", "batch_64", "batch_4096"),
+            _IMAGENET + "; the paper's small batches accumulate gradients to batch 4096's optimiser step, ours are real",
         ),
     ]
 }
@@ -115,11 +127,11 @@ def _tau_0_lambda(lam: float) -> Callable[[RunConfig], None]:
 
 
 # τ = 0 with the predictor's learning rate × λ: BYOL's appendix, Table 21 (ImageNet, ResNet-50, 300 epochs, linear top-1)
-LAMBDAS = {0.0: "0.01%", 1.0: "5.5%", 2.0: "62.8%", 10.0: "66.6%", 20.0: "66.3%"}
+LAMBDAS: dict[float, PaperNumber] = {lam: NUMBERS[f"lambda_{lam:g}"] for lam in (0.0, 1.0, 2.0, 10.0, 20.0)}
 _TABLE_21 = "Grill et al. 2020, appendix Table 21 (ImageNet, ResNet-50, 300 epochs, τ = 0, linear top-1)"
-for _lam, _paper in LAMBDAS.items():
+for _lam, _paper_number in LAMBDAS.items():
     _name = f"tau_0_lambda_{_lam:g}"
-    EXPERIMENTS[_name] = Experiment(_name, f"τ = 0, predictor lr × {_lam:g}", _tau_0_lambda(_lam), _paper, _TABLE_21)
+    EXPERIMENTS[_name] = Experiment(_name, f"τ = 0, predictor lr × {_lam:g}", _tau_0_lambda(_lam), str(_paper_number), _TABLE_21)
 LAMBDA_SWEEP = [f"tau_0_lambda_{lam:g}" for lam in LAMBDAS]
 SEEDS = (0, 1, 2)  # the core set's seeds in the default suite
 
@@ -201,7 +213,10 @@ def custom_config(
 
 def run_key(cfg: RunConfig, sizes: LabSizes) -> str:
     """A short hash of everything that determines a run's result: config, data sizes, lab version, kNN's k."""
-    blob = json.dumps({"config": cfg.to_dict(), "sizes": dataclasses.asdict(sizes), "lab": LAB_VERSION, "knn_k": KNN_K}, sort_keys=True)
+    key = {"config": cfg.to_dict(), "sizes": dataclasses.asdict(sizes), "lab": LAB_VERSION, "knn_k": KNN_K}
+    if cfg.optim.name == "lars" and cfg.optim.clip_lr and cfg.optim.predictor_lr_scale != 1.0:
+        key["lambda_after_clip"] = True  # λ under clipped LARS changed meaning (it now scales the capped step): older runs differ
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -123,7 +123,7 @@ def plot_lambda(results: Sequence[dict[str, Any]]):
     fig, (ax_knn, ax_std) = plt.subplots(1, 2, figsize=(11, 3.6))
     knn = [[r["final"]["knn_top1"] * 100 for r in runs[lam]] for lam in lams]
     ax_knn.plot(x, [sum(v) / len(v) for v in knn], marker="o", label="this lab: kNN top-1 (ours)")
-    ax_knn.plot(x, [float(LAMBDAS[lam].rstrip("%")) for lam in lams], marker="s", ls="--", c="gray",
+    ax_knn.plot(x, [LAMBDAS[lam].value for lam in lams], marker="s", ls="--", c="gray",
                 label="paper: ImageNet linear top-1 (Table 21)")  # fmt: skip
     ax_knn.set(xticks=list(x), xticklabels=[f"{lam:g}" for lam in lams], xlabel="λ (predictor lr multiplier), τ = 0", ylabel="%")
     ax_knn.legend(fontsize=8)

@@ -115,9 +115,9 @@ class LambdaSlider:
         def mean(key: str) -> float:
             return sum(r["final"][key] for r in runs) / len(runs)
 
-        paper = LAMBDAS.get(lam, "not in Table 21")
+        paper = str(LAMBDAS[lam]) if lam in LAMBDAS else "not in Table 21"
         return (
             f"τ = 0, predictor lr × {lam:g}: kNN {mean('knn_top1'):.1%}, embedding std {mean('embedding_std'):.4f}, "
             f"effective rank {mean('effective_rank'):.1f} ({len(runs)} seed{'s' if len(runs) > 1 else ''}); "
-            f"paper (ImageNet linear top-1, Table 21): {paper}"
+            f"paper (ImageNet linear top-1): {paper}"
         )

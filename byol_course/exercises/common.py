@@ -1,8 +1,10 @@
 """What every checker shares: calling the student's function safely, comparing tensors, the verdict line.
 
 A checker is a function `check_x(fn) -> bool` decorated with `@checker("x")`. Its body
-returns None when `fn` is right, or ONE sentence that names the mistake and the fix. The
-decorator prints `✓ x: matches the reference.` or `✗ x: <sentence>` and returns the bool,
+returns None when `fn` is right, or ONE sentence that names the mistake and the fix, or a
+`Right("…")` when `fn` is right in another way than the reference (another sound choice, said
+in one sentence). The decorator prints `✓ x: matches the reference.`, `✓ x: <sentence>` or
+`✗ x: <sentence>` and returns the bool,
 and it guarantees the promises of every checker: it never raises, it leaves torch's global
 random state and grad mode as they were, and only its verdict line is printed.
 """
@@ -20,6 +22,7 @@ import torch
 __all__ = [
     "NOT_WRITTEN",
     "Outcome",
+    "Right",
     "call",
     "checker",
     "close",
@@ -53,6 +56,10 @@ _KNOWN_ERRORS = (
      "num_batches_tracked is an integer buffer: average only floating-point buffers "
      "(buffer.is_floating_point()) and copy the integer ones."),
 )
+
+
+class Right(str):
+    """A checker's verdict for an answer that is right but differs from the reference by a sound choice: says which."""
 
 
 @dataclass
@@ -157,8 +164,11 @@ def checker(name: str) -> Callable[[Callable[..., str | None]], Callable[..., bo
                 problem = f"the checker could not finish ({type(e).__name__}: {e}); restart the kernel and run the cells above again."
             finally:
                 torch.set_grad_enabled(grad_mode)  # the student's code may have switched it off
-            print(f"✓ {name}: matches the reference." if problem is None else f"✗ {name}: {problem}")
-            return problem is None
+            if problem is None or isinstance(problem, Right):
+                print(f"✓ {name}: {problem or 'matches the reference.'}")
+                return True
+            print(f"✗ {name}: {problem}")
+            return False
 
         return check
 

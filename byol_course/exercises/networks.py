@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .common import call, checker, describe
+from .common import Right, call, checker, describe
 
 __all__ = ["check_projector", "check_target"]
 
@@ -89,7 +89,7 @@ def check_projector(make: Callable[[int, int, int], nn.Module]) -> str | None:
 def _online() -> nn.Module:
     """A small online encoder with non-default BatchNorm statistics, in train mode, as after some training."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4))
+    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4))
     with torch.no_grad():
         net(torch.randn(16, 6) * 3 + 1)  # moves the running mean and variance away from 0 and 1
     return net.train()
@@ -97,7 +97,9 @@ def _online() -> nn.Module:
 
 @checker("target")
 def check_target(fn: Callable[[nn.Module], nn.Module]) -> str | None:
-    """fn(online) must return a separate exact copy, weights and BatchNorm buffers, frozen, its BN statistics left to the EMA."""
+    """fn(online) must return a separate exact copy, weights and BatchNorm buffers, frozen, in train mode."""
+    # BatchNorm momentum 0 (the EMA keeps the running statistics) is the course's choice; a target that keeps
+    # its momentum (its own forward passes keep them: DeepMind's code, solo-learn) is the other sound choice.
     online = _online()
     before = copy.deepcopy(online)
     out = call(fn, online)
@@ -122,15 +124,21 @@ def check_target(fn: Callable[[nn.Module], nn.Module]) -> str | None:
         return "the target's architecture differs from the online network's: copy the network itself, copy.deepcopy(online)."
     params = [k for k, _ in online.named_parameters()]
     if any(not torch.equal(t_state[k], o_state[k]) for k in params):
-        return "the target's weights differ from the online network's: it must start as an exact copy (copy.deepcopy), not a freshly initialised network."
-    if any(not torch.equal(t_state[k], o_state[k]) for k in o_state if k not in params):
-        return ("the weights were copied but not the BatchNorm buffers (running mean and variance): copy.deepcopy(online) copies both, "
-                "a loop over parameters() does not.")
+        return ("the target's weights differ from the online network's: this exercise asks for a copy, copy.deepcopy(online) "
+                "(a freshly initialised target, as in DeepMind's code, also trains, but it is not what make_target returns here).")
     if any(p.requires_grad for p in target.parameters()):
         return "the target's parameters still require gradients: call p.requires_grad_(False) on each of them, so that no gradient reaches the target."
     if not target.training:
         return "you put the target in eval mode: keep it in train mode (BYOL's target normalises with batch statistics, like the online network)."
-    if any(m.momentum != 0 for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
-        return ("the target's BatchNorm layers would still move their running statistics in its own forward passes: "
-                "set their momentum to 0, so that only the EMA moves them.")
+    norms = [m for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if any(m.momentum != 0 for m in norms) and any(m.momentum == 0 for m in norms):
+        return "some of the target's BatchNorm layers have momentum 0 and others not: set it to 0 on every one of them."
+    buffers_copied = all(torch.equal(t_state[k], o_state[k]) for k in o_state if k not in params)
+    if any(m.momentum != 0 for m in norms):
+        return Right("a frozen copy whose BatchNorm layers keep their momentum, so the target's own forward passes keep its "
+                     "running statistics: DeepMind's and solo-learn's choice; the course sets momentum 0 and lets the EMA keep them"
+                     + ("." if buffers_copied else " (the buffers you did not copy are re-estimated within a few dozen steps)."))
+    if not buffers_copied:
+        return ("the weights were copied but not the BatchNorm buffers (running mean and variance), and with momentum 0 nothing but "
+                "the EMA will ever move them: copy.deepcopy(online) copies both, a loop over parameters() does not.")
     return None

@@ -38,7 +38,7 @@ def loss_mistakes(p: torch.Tensor, z: torch.Tensor) -> list[tuple[Callable[[], t
     """The wrong per-batch losses beginners write, each with the sentence that explains it."""
     n = F.normalize
     return [
-        (lambda: (-2 * _cos(p, z)).mean(), "this is −2·cos, which is negative and never reaches 0: the loss is 2 − 2·cos(p, z), 0 when p and z align."),
+        (lambda: (-2 * _cos(p, z)).mean(), "this is −2·cos: the same gradient (the paper's Algorithm 1 writes it so), but negative and never 0; this exercise asks for ‖p̄ − z̄‖² = 2 − 2·cos(p, z), 0 when p and z align."),
         (lambda: (-_cos(p, z)).mean(), "this is −cos(p, z): BYOL's loss is ‖p̄ − z̄‖² = 2 − 2·cos(p, z), which is 0 when p and z align."),
         (lambda: (1 - _cos(p, z)).mean(), "1 − cos is half of BYOL's loss: ‖p̄ − z̄‖² = 2 − 2·cos(p, z)."),
         (lambda: _cos(p, z).mean(), "this is the cosine similarity itself, which training would push up: the loss to minimise is 2 − 2·cos(p, z)."),

@@ -127,7 +127,7 @@ _MISTAKES = [
     (dict(tau=1 - _TAU), "τ weighs the target: ema_update_(target, online, tau) (you passed 1 − tau)."),
     (dict(ema="reversed"), "you moved the online network towards the target: ema_update_(target, online, tau) takes the target first."),
     (dict(ema="backbone"), "only the target backbone moved: update every target module, for target, online in zip(net.target_modules(), net.online_modules())."),
-    (dict(ema="params"), "the target's BatchNorm running statistics did not follow the EMA: update the modules with ema_update_, which averages the buffers too."),
+    (dict(ema="params"), "the target's BatchNorm running statistics never move: BYOLNetworks' target has BatchNorm momentum 0, so only the EMA can move them; update the modules with ema_update_, which averages the buffers too."),
     (dict(pairing="same"), "each prediction was compared with its own view's target: the loss is symmetric_loss(p1, p2, z1, z2) = ℓ(p1, z2) + ℓ(p2, z1)."),
     (dict(predictor=False), "your predictions skip the predictor: p = net.online(x), which runs backbone, projector and predictor."),
     (dict(targets="online"), "your targets come from the online network: take them from the target, z = net.target(x), under torch.no_grad()."),
