@@ -2,6 +2,8 @@
 
 Three run modes, chosen by the environment, so every notebook runs everywhere:
 - "smoke": `BYOL_COURSE_SMOKE=1` — tiny sizes, the same code paths (CI runs this under nbval);
+  also whenever a grader runs the notebook (`grading()`), so that autograding a submission takes
+  seconds, not the classroom run's minutes;
 - "classroom": no GPU — sizes for a 2-core laptop, minutes per chapter;
 - "full": a CUDA GPU — the sizes the paper-style runs need.
 """
@@ -17,16 +19,34 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-__all__ = ["REPO_URL", "mode", "pick", "in_colab", "setup", "runs_dir"]
+__all__ = ["REPO_URL", "mode", "grading", "pick", "in_colab", "setup", "runs_dir"]
 
 REPO_URL = "https://github.com/byol-course/byol-course"  # the Colab set-up cells install from here
 
 T = TypeVar("T")
 
 
+def grading() -> str | None:
+    """Which grader is running this notebook: 'nbgrader', 'otter', 'BYOL_COURSE_GRADING', or None.
+
+    nbgrader sets NBGRADER_EXECUTION ('autograde', or 'validate' with the Validate button) in the
+    environment of the kernels it starts; otter-grader's first grading cell switches its `Notebook`
+    class into grading mode before any cell of the notebook runs; any other grader can set
+    BYOL_COURSE_GRADING=1.
+    """
+    if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+        return "nbgrader"
+    otter = sys.modules.get("otter")
+    if otter is not None and getattr(getattr(otter, "Notebook", None), "_grading_mode", False) is True:
+        return "otter"
+    if os.environ.get("BYOL_COURSE_GRADING", "") not in ("", "0"):
+        return "BYOL_COURSE_GRADING"
+    return None
+
+
 def mode() -> str:
-    """'smoke' when BYOL_COURSE_SMOKE=1, else 'full' on a CUDA GPU, else 'classroom'."""
-    if os.environ.get("BYOL_COURSE_SMOKE", "") not in ("", "0"):
+    """'smoke' when BYOL_COURSE_SMOKE=1 or a grader runs the notebook, else 'full' on a CUDA GPU, else 'classroom'."""
+    if os.environ.get("BYOL_COURSE_SMOKE", "") not in ("", "0") or grading():
         return "smoke"
     return "full" if torch.cuda.is_available() else "classroom"
 
@@ -50,7 +70,8 @@ def setup(seed: int = 0, verbose: bool = True) -> tuple[torch.device, str]:
     if verbose:
         where = "Colab" if in_colab() else "local"
         gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-        print(f"run mode: {mode()} · {where} · {gpu} · torch {torch.__version__} · seed {seed}")
+        graded = f" (graded by {grading()}: smoke sizes)" if grading() else ""
+        print(f"run mode: {mode()}{graded} · {where} · {gpu} · torch {torch.__version__} · seed {seed}")
     return device, mode()
 
 

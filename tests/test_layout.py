@@ -23,8 +23,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 # The chapter that builds each module (notebooks/README.md shows the same map).
 CHAPTER = {
-    "course": 0, "data": 0, "folders": 0, "embedded": 0, "visualize": 0, "atomic": 0,
-    "augment": 1, "exercises": 1, "exercises.common": 1, "exercises.augment": 1,
+    "course": 0, "paper": 0, "data": 0, "folders": 0, "embedded": 0, "visualize": 0, "atomic": 0,
+    "augment": 1, "exercises": 1, "exercises.common": 1, "exercises.augment": 1, "exercises.grading": 1,
     "networks": 2, "exercises.networks": 2,
     "objective": 3, "exercises.objective": 3,
     "ema": 4, "exercises.ema": 4,

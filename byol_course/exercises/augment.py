@@ -15,12 +15,13 @@ __all__ = ["check_solarize", "check_views"]
 
 
 @checker("solarize")
-def check_solarize(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str | None:
+def check_solarize(fn: Callable[[torch.Tensor, float], torch.Tensor], variant: int = 0) -> str | None:
     """fn(x, threshold) on float images in [0, 1] must invert every pixel ≥ threshold (v → 1 − v) and keep the rest."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 3, 8, 8, generator=g)
-    x[0, 0, 0, :4] = torch.tensor([0.5, 0.3, 0.25, 0.75])  # pixels exactly at both thresholds tested below
-    for threshold in (0.5, 0.3):
+    g = torch.Generator().manual_seed(variant)
+    thresholds = ((0.5, 0.3), (0.5, 0.7), (0.5, 0.25))[variant % 3]
+    x = torch.rand(4 + variant, 3, 8, 8 + 2 * variant, generator=g)
+    x[0, 0, 0, :4] = torch.tensor([*thresholds, 0.25, 0.75])  # pixels exactly at both thresholds tested below
+    for threshold in thresholds:
         given = x.clone()
         out = call(fn, given, threshold)
         if out.problem:
@@ -81,8 +82,8 @@ def _pair(images: torch.Tensor, seed: int, first: ViewConfig, second: ViewConfig
     return (_one_view(images, first, cfg, g, skip1, normalise), _one_view(images, second, cfg, g, skip2, normalise))
 
 
-def _test_images() -> torch.Tensor:
-    g = torch.Generator().manual_seed(1)
+def _test_images(seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (12, 3, _SIZE, _SIZE), dtype=torch.uint8, generator=g)
     images[1:4] = images[0]  # four copies of one image: per-sample draws must give them different views
     return images
@@ -92,11 +93,11 @@ _NO_BLUR = "there is no Gaussian blur: view 1 is always blurred (p = 1.0) and vi
 
 
 @checker("views")
-def check_views(fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]) -> str | None:
+def check_views(fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]], variant: int = 0) -> str | None:
     """fn(images, generator) must return BYOL's (view1, view2) of a uint8 batch, as augment.make_views with the paper's recipe."""
-    images = _test_images()
+    images, seed = _test_images(1 + variant), variant
     B = images.shape[0]
-    out = call(fn, images.clone(), torch.Generator().manual_seed(0))
+    out = call(fn, images.clone(), torch.Generator().manual_seed(seed))
     if out.problem:
         return out.problem
     if not (isinstance(out.value, (tuple, list)) and len(out.value) == 2):
@@ -110,12 +111,12 @@ def check_views(fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor
         if problem := tensor_problem(v, (B, 3, _SIZE, _SIZE), f"view {k}"):
             return problem
     given = images.clone()
-    call(fn, given, torch.Generator().manual_seed(0))
+    call(fn, given, torch.Generator().manual_seed(seed))
     if not torch.equal(given, images):
         return "it changed the uint8 images in place: convert a copy (images.float() / 255 makes one) and leave the batch as it was."
     v1, v2 = v1.detach(), v2.detach()
     v1cfg, v2cfg = _paper().views()
-    ref1, ref2 = augment.make_views(images, _paper(), torch.Generator().manual_seed(0))
+    ref1, ref2 = augment.make_views(images, _paper(), torch.Generator().manual_seed(seed))
     if close(v1, ref1) and close(v2, ref2):
         return None
     if close(v1, v2):
@@ -124,17 +125,17 @@ def check_views(fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor
         if all(close(v[0], v[i]) for i in (1, 2, 3)):
             return (f"four copies of one image got the same view {k}: the random parameters were drawn once for the whole batch "
                     "(a torchvision transform called on a batch tensor does that); use the package's per-sample ops.")
-    again = call(fn, images.clone(), torch.Generator().manual_seed(0)).value
+    again = call(fn, images.clone(), torch.Generator().manual_seed(seed)).value
     if not (isinstance(again, (tuple, list)) and len(again) == 2 and close(again[0], v1) and close(again[1], v2)):
         return "the same generator seed gave different views: draw every random number from `generator` (pass it to each op), not from torch's global generator."
     first = first_match((v1, v2), [
-        (lambda: _pair(images, 0, v2cfg, v1cfg), "the pipelines are swapped: view 1 is the always-blurred, never-solarized one (ViewConfig()), view 2 the other."),
-        (lambda: _pair(images, 0, v1cfg, v1cfg), "both views come from view 1's pipeline: view 2 is blurred with p = 0.1 and solarized with p = 0.2 (cfg.view2)."),
-        (lambda: _pair(images, 0, v2cfg, v2cfg), "both views come from view 2's pipeline: view 1 is always blurred and never solarized (cfg.view1)."),
-        (lambda: _pair(images, 0, v1cfg, v2cfg, skip2="solarize"), "view 2 is never solarized: end its pipeline with augment.solarize(x, p=0.2, generator=generator)."),
-        (lambda: _pair(images, 0, v1cfg, v2cfg, skip1="blur", skip2="blur"), _NO_BLUR),
-        (lambda: _pair(images, 0, replace(v1cfg, blur_p=0.0), replace(v2cfg, blur_p=0.0)), _NO_BLUR),
-        (lambda: _pair(images, 0, v1cfg, v2cfg, normalise=False), "the views are not normalised: finish each with (x − mean) / std, using the config's mean and std."),
+        (lambda: _pair(images, seed, v2cfg, v1cfg), "the pipelines are swapped: view 1 is the always-blurred, never-solarized one (ViewConfig()), view 2 the other."),
+        (lambda: _pair(images, seed, v1cfg, v1cfg), "both views come from view 1's pipeline: view 2 is blurred with p = 0.1 and solarized with p = 0.2 (cfg.view2)."),
+        (lambda: _pair(images, seed, v2cfg, v2cfg), "both views come from view 2's pipeline: view 1 is always blurred and never solarized (cfg.view1)."),
+        (lambda: _pair(images, seed, v1cfg, v2cfg, skip2="solarize"), "view 2 is never solarized: end its pipeline with augment.solarize(x, p=0.2, generator=generator)."),
+        (lambda: _pair(images, seed, v1cfg, v2cfg, skip1="blur", skip2="blur"), _NO_BLUR),
+        (lambda: _pair(images, seed, replace(v1cfg, blur_p=0.0), replace(v2cfg, blur_p=0.0)), _NO_BLUR),
+        (lambda: _pair(images, seed, v1cfg, v2cfg, normalise=False), "the views are not normalised: finish each with (x − mean) / std, using the config's mean and std."),
     ])
     return first or (
         "your views differ from the paper's: apply crop + flip, colour jitter, grayscale, blur, solarize and normalise in that order, "

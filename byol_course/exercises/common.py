@@ -21,7 +21,10 @@ import torch
 
 __all__ = [
     "NOT_WRITTEN",
+    "Malformed",
+    "NotWritten",
     "Outcome",
+    "Raised",
     "Right",
     "call",
     "checker",
@@ -33,6 +36,7 @@ __all__ = [
 ]
 
 NOT_WRITTEN = "not written yet: replace the `raise NotImplementedError` with your code and run the cell again."
+# Grading tells these kinds of diagnosis apart (grading.py): a stub, a crash, a wrong kind of result, a wrong value.
 
 _UINT8 = "the network got the uint8 images: make the float views first, x1, x2 = views(images), and feed those."
 
@@ -62,6 +66,18 @@ class Right(str):
     """A checker's verdict for an answer that is right but differs from the reference by a sound choice: says which."""
 
 
+class NotWritten(str):
+    """The diagnosis of a function that is still the stub (it raised NotImplementedError)."""
+
+
+class Raised(str):
+    """The diagnosis of a function that raised an exception on the checker's inputs."""
+
+
+class Malformed(str):
+    """The diagnosis of a function that ran but returned the wrong kind of thing (type, shape, dtype)."""
+
+
 @dataclass
 class Outcome:
     """What calling the student's function gave: its value, or the sentence saying why there is none."""
@@ -76,9 +92,9 @@ def call(fn: Callable, *args: Any) -> Outcome:
         try:
             return Outcome(fn(*args))
         except NotImplementedError:
-            return Outcome(problem=NOT_WRITTEN)
+            return Outcome(problem=NotWritten(NOT_WRITTEN))
         except (Exception, SystemExit) as e:  # noqa: BLE001 — the student's code may fail in any way
-            return Outcome(problem=_explain(e))
+            return Outcome(problem=Raised(_explain(e)))
 
 
 def _explain(e: BaseException) -> str:
@@ -104,11 +120,11 @@ def describe(value: Any) -> str:
 def tensor_problem(value: Any, shape: tuple[int, ...], what: str, floating: bool = True) -> str | None:
     """None if value is a finite tensor of this shape (and a float dtype), else the sentence saying what is wrong."""
     if not isinstance(value, torch.Tensor):
-        return f"it returned {describe(value)}: return {what} as a tensor of shape {shape}."
+        return Malformed(f"it returned {describe(value)}: return {what} as a tensor of shape {shape}.")
     if tuple(value.shape) != tuple(shape):
-        return f"it returned {describe(value)}: {what} should have shape {tuple(shape)}."
+        return Malformed(f"it returned {describe(value)}: {what} should have shape {tuple(shape)}.")
     if floating and not value.is_floating_point():
-        return f"it returned {describe(value)}: {what} should be floating point."
+        return Malformed(f"it returned {describe(value)}: {what} should be floating point.")
     if value.is_floating_point() and not torch.isfinite(value).all():
         return f"it returned NaN or infinite values: {what} should be finite for these ordinary inputs."
     return None
@@ -151,25 +167,35 @@ def first_match(value: Any, candidates: list[tuple[Callable[[], Any], str]], ato
 
 
 def checker(name: str) -> Callable[[Callable[..., str | None]], Callable[..., bool]]:
-    """Turn a diagnosis function (None = right, str = the mistake) into a checker that prints and returns a bool."""
+    """Turn a diagnosis function (None = right, str = the mistake) into a checker that prints and returns a bool.
+
+    The checker keeps the diagnosis, safely run, as `check.verdict(fn, variant=0)` (None or a sentence, never
+    printed, never raised) and its name as `check.title`: grading.py raises the same sentence as a failing test.
+    Every diagnosis takes `variant`: 0 is the inputs the notebook's checker shows, 1 and 2 other inputs (the
+    hidden tests of a graded assignment).
+    """
 
     def wrap(diagnose: Callable[..., str | None]) -> Callable[..., bool]:
-        @functools.wraps(diagnose)
-        def check(*args: Any, **kwargs: Any) -> bool:
+        def verdict(*args: Any, **kwargs: Any) -> str | None:
             grad_mode = torch.is_grad_enabled()
             try:
                 with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left as it was
-                    problem = diagnose(*args, **kwargs)
+                    return diagnose(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 — a checker never raises, even on its own bug
-                problem = f"the checker could not finish ({type(e).__name__}: {e}); restart the kernel and run the cells above again."
+                return f"the checker could not finish ({type(e).__name__}: {e}); restart the kernel and run the cells above again."
             finally:
                 torch.set_grad_enabled(grad_mode)  # the student's code may have switched it off
+
+        @functools.wraps(diagnose)
+        def check(*args: Any, **kwargs: Any) -> bool:
+            problem = verdict(*args, **kwargs)
             if problem is None or isinstance(problem, Right):
                 print(f"✓ {name}: {problem or 'matches the reference.'}")
                 return True
             print(f"✗ {name}: {problem}")
             return False
 
+        check.verdict, check.title = verdict, name  # type: ignore[attr-defined]
         return check
 
     return wrap

@@ -14,9 +14,9 @@ from .common import Right, call, checker, close, effective_tau
 __all__ = ["check_ema"]
 
 
-def _pair() -> tuple[nn.Module, nn.Module]:
+def _pair(seed: int = 0) -> tuple[nn.Module, nn.Module]:
     """An online network and a target that differs from it in every weight and BatchNorm statistic."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     online[1].running_mean.normal_()
     online[1].running_var.uniform_(0.5, 2.0)
@@ -47,13 +47,13 @@ def _mix(a: list[torch.Tensor], b: list[torch.Tensor], w: float) -> list[torch.T
 
 
 @checker("EMA")
-def check_ema(fn: Callable[[nn.Module, nn.Module, float], None]) -> str | None:
+def check_ema(fn: Callable[[nn.Module, nn.Module, float], None], variant: int = 0) -> str | None:
     """fn(target, online, tau) must set ξ ← τ·ξ + (1 − τ)·θ in place, for the buffers too or (DeepMind's choice) not."""
     # The exercise asks for the course's choice, BatchNorm buffers averaged too; an update of the parameters
     # only (DeepMind's, solo-learn's and lightly's choice) is accepted, and the verdict says which it is.
-    target0, online0 = _pair()
+    target0, online0 = _pair(variant)
     params_only = False  # right parameters, buffers left alone: DeepMind's choice
-    for tau in (0.75, 0.0, 1.0):
+    for tau in ((0.75, 0.9, 0.3)[variant % 3], 0.0, 1.0):
         target, online = copy.deepcopy(target0), copy.deepcopy(online0)
         want = copy.deepcopy(target0)
         ema_update_(want, online0, tau)

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .common import Right, call, checker, describe
+from .common import Malformed, Raised, Right, call, checker, describe
 
 __all__ = ["check_projector", "check_target"]
 
@@ -51,10 +51,10 @@ def _layers_problem(layers: list[nn.Module], i: int, h: int, o: int) -> str | No
         return f"the layers are {names}: BYOL's projector is Linear → BatchNorm1d → ReLU → Linear."
     first, bn, last = layers[0], layers[1], layers[3]
     if (first.in_features, last.out_features) != (i, o):
-        return (f"for make(12, 32, 6) the head should map 12 → 6, yours maps {first.in_features} → {last.out_features}: "
+        return (f"for make({i}, {h}, {o}) the head should map {i} → {o}, yours maps {first.in_features} → {last.out_features}: "
                 "nn.Linear(in_dim, hidden_dim) first and nn.Linear(hidden_dim, out_dim) last.")
     if (first.out_features, last.in_features) != (h, h):
-        return (f"the hidden layer should have hidden_dim = 32 units, yours has {first.out_features}: "
+        return (f"the hidden layer should have hidden_dim = {h} units, yours has {first.out_features}: "
                 "nn.Linear(in_dim, hidden_dim), then nn.Linear(hidden_dim, out_dim).")
     if bn.num_features != h:
         return f"the batch norm has {bn.num_features} features: it normalises the hidden layer, nn.BatchNorm1d(hidden_dim)."
@@ -62,9 +62,10 @@ def _layers_problem(layers: list[nn.Module], i: int, h: int, o: int) -> str | No
 
 
 @checker("projector")
-def check_projector(make: Callable[[int, int, int], nn.Module]) -> str | None:
+def check_projector(make: Callable[[int, int, int], nn.Module], variant: int = 0) -> str | None:
     """make(in_dim, hidden_dim, out_dim) must build Linear → BatchNorm1d → ReLU → Linear (BYOL §3.3)."""
-    out = call(make, 12, 32, 6)
+    i, h, o = ((12, 32, 6), (10, 24, 7), (9, 20, 5))[variant % 3]
+    out = call(make, i, h, o)
     if out.problem:
         return out.problem
     head = out.value
@@ -72,23 +73,23 @@ def check_projector(make: Callable[[int, int, int], nn.Module]) -> str | None:
         return "it returned a list of layers: wrap them in a module, nn.Sequential(*layers)."
     if not isinstance(head, nn.Module):
         return f"it returned {describe(head)}: return an nn.Module such as nn.Sequential(...)."
-    if problem := _layers_problem(_leaves(head), 12, 32, 6):
+    if problem := _layers_problem(_leaves(head), i, h, o):
         return problem
     head.train()
-    y = call(head, torch.randn(5, 12))
+    y = call(head, torch.randn(5, i))
     if y.problem:
-        return "the head fails on a batch of shape (5, 12): " + y.problem
-    if not isinstance(y.value, torch.Tensor) or tuple(y.value.shape) != (5, 6):
-        return f"a (5, 12) batch gave {describe(y.value)}, it should give shape (5, 6): check the forward pass."
+        return Raised(f"the head fails on a batch of shape (5, {i}): " + y.problem)
+    if not isinstance(y.value, torch.Tensor) or tuple(y.value.shape) != (5, o):
+        return Malformed(f"a (5, {i}) batch gave {describe(y.value)}, it should give shape (5, {o}): check the forward pass.")
     return None
 
 
 # --- the target network ----------------------------------------------------------------------
 
 
-def _online() -> nn.Module:
+def _online(seed: int = 0) -> nn.Module:
     """A small online encoder with non-default BatchNorm statistics, in train mode, as after some training."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4))
     with torch.no_grad():
         net(torch.randn(16, 6) * 3 + 1)  # moves the running mean and variance away from 0 and 1
@@ -96,11 +97,11 @@ def _online() -> nn.Module:
 
 
 @checker("target")
-def check_target(fn: Callable[[nn.Module], nn.Module]) -> str | None:
+def check_target(fn: Callable[[nn.Module], nn.Module], variant: int = 0) -> str | None:
     """fn(online) must return a separate exact copy, weights and BatchNorm buffers, frozen, in train mode."""
     # BatchNorm momentum 0 (the EMA keeps the running statistics) is the course's choice; a target that keeps
     # its momentum (its own forward passes keep them: DeepMind's code, solo-learn) is the other sound choice.
-    online = _online()
+    online = _online(variant)
     before = copy.deepcopy(online)
     out = call(fn, online)
     if out.problem:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..networks import BYOLNetworks, NetworkConfig
 from ..objective import byol_loss, symmetric_loss
-from .common import call, checker, close, describe, first_match
+from .common import Malformed, call, checker, close, describe, first_match
 
 __all__ = ["check_loss", "check_symmetric_loss", "check_stop_gradient"]
 
@@ -57,13 +57,13 @@ def loss_mistakes(p: torch.Tensor, z: torch.Tensor) -> list[tuple[Callable[[], t
 
 def _scalar_problem(value: object, what: str, batch: int) -> str | None:
     if isinstance(value, (float, int)):
-        return f"it returned a Python {type(value).__name__}: return {what} as a 0-d tensor (no .item(), which also cuts the gradient)."
+        return Malformed(f"it returned a Python {type(value).__name__}: return {what} as a 0-d tensor (no .item(), which also cuts the gradient).")
     if not isinstance(value, torch.Tensor):
-        return f"it returned {describe(value)}: return {what} as a 0-d tensor."
+        return Malformed(f"it returned {describe(value)}: return {what} as a 0-d tensor.")
     if value.dim() == 1 and value.numel() == batch:
-        return f"it returned one loss per pair, shape {tuple(value.shape)}: average them over the batch, .mean()."
+        return Malformed(f"it returned one loss per pair, shape {tuple(value.shape)}: average them over the batch, .mean().")
     if value.dim() != 0:
-        return f"it returned {describe(value)}: return {what} as one number, a 0-d tensor (shape ())."
+        return Malformed(f"it returned {describe(value)}: return {what} as one number, a 0-d tensor (shape ()).")
     if not torch.isfinite(value):
         return f"it returned {value.item()}: {what} should be finite for these ordinary vectors."
     return None
@@ -80,35 +80,45 @@ def _gradient_problem(fn: Callable, args: tuple[torch.Tensor, ...], predictions:
     return None
 
 
+def _loss_pairs(variant: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hand-made pairs (variant 0), or random pairs of another size (B ≠ d still)."""
+    if variant == 0:
+        return _P.clone(), _Z.clone()
+    g = torch.Generator().manual_seed(variant)
+    return torch.randn(4 + variant, 7, generator=g), torch.randn(4 + variant, 7, generator=g)
+
+
 @checker("loss")
-def check_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> str | None:
+def check_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], variant: int = 0) -> str | None:
     """fn(p, z) must be the batch mean of ‖p̄ − z̄‖² = 2 − 2·cos(p, z), a 0-d tensor that keeps p's gradient."""
-    p, z = _P.clone(), _Z.clone()
+    P, Z = _loss_pairs(variant)
+    p, z = P.clone(), Z.clone()
     out = call(fn, p, z)
     if out.problem:
         return out.problem
-    if not (torch.equal(p, _P) and torch.equal(z, _Z)):
+    if not (torch.equal(p, P) and torch.equal(z, Z)):
         return "it changed p or z in place: F.normalize returns new tensors, use it instead of p /= p.norm()."
-    if problem := _scalar_problem(out.value, "the loss", batch=len(_P)):
+    if problem := _scalar_problem(out.value, "the loss", batch=len(P)):
         return problem
     value = out.value.detach()
-    if not close(value, byol_loss(_P, _Z)):
-        return first_match(value, loss_mistakes(_P, _Z)) or (
-            f"for the four test pairs the mean of 2 − 2·cos should be {byol_loss(_P, _Z).item():.4f}, yours is {value.item():.4f}: "
+    if not close(value, byol_loss(P, Z)):
+        return first_match(value, loss_mistakes(P, Z)) or (
+            f"for the {len(P)} test pairs the mean of 2 − 2·cos should be {byol_loss(P, Z).item():.4f}, yours is {value.item():.4f}: "
             "normalise each row, take ‖p̄ − z̄‖² per pair, then the mean."
         )
-    return _gradient_problem(fn, (_P, _Z), predictions=(0,))
+    return _gradient_problem(fn, (P, Z), predictions=(0,))
 
 
-def _views_of_vectors() -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(3)
-    return tuple(torch.randn(6, 5, generator=g) for _ in range(4))  # p1, p2, z1, z2
+def _views_of_vectors(variant: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(3 + variant)
+    return tuple(torch.randn(6 + variant, 5, generator=g) for _ in range(4))  # p1, p2, z1, z2
 
 
 @checker("symmetric loss")
-def check_symmetric_loss(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> str | None:
+def check_symmetric_loss(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+                         variant: int = 0) -> str | None:
     """fn(p1, p2, z1, z2) must be ℓ(p1, z2) + ℓ(p2, z1): each prediction against the *other* view's target, summed."""
-    p1, p2, z1, z2 = _views_of_vectors()
+    p1, p2, z1, z2 = _views_of_vectors(variant)
     given = [t.clone() for t in (p1, p2, z1, z2)]
     out = call(fn, *given)
     if out.problem:
@@ -141,9 +151,9 @@ def check_symmetric_loss(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor,
 # --- stop-gradient -------------------------------------------------------------------------
 
 
-def _naive_net() -> tuple[BYOLNetworks, torch.Tensor, torch.Tensor]:
+def _naive_net(seed: int = 0) -> tuple[BYOLNetworks, torch.Tensor, torch.Tensor]:
     """A tiny BYOL network whose target differs from the online one and still requires grad."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     net = BYOLNetworks(NetworkConfig(arch="convnet", convnet_width=2, hidden_dim=16, proj_dim=8)).train()
     with torch.no_grad():
         for xi in net.target_parameters():
@@ -154,9 +164,9 @@ def _naive_net() -> tuple[BYOLNetworks, torch.Tensor, torch.Tensor]:
 
 
 @checker("stop-gradient")
-def check_stop_gradient(fn: Callable[[BYOLNetworks, torch.Tensor, torch.Tensor], torch.Tensor]) -> str | None:
+def check_stop_gradient(fn: Callable[[BYOLNetworks, torch.Tensor, torch.Tensor], torch.Tensor], variant: int = 0) -> str | None:
     """fn(net, x1, x2) must return the symmetric loss of online predictions and target projections, no gradient to the target."""
-    net, x1, x2 = _naive_net()
+    net, x1, x2 = _naive_net(variant)
     ref = copy.deepcopy(net)
     out = call(fn, net, x1.clone(), x2.clone())
     if out.problem:

@@ -20,7 +20,7 @@ import torch
 from ..ema import ema_update_
 from ..networks import BYOLNetworks, NetworkConfig
 from ..objective import byol_loss, symmetric_loss
-from .common import call, checker, close, describe, effective_tau
+from .common import Malformed, call, checker, close, describe, effective_tau
 
 __all__ = ["check_train_step", "reference_train_step"]
 
@@ -55,9 +55,9 @@ def reference_train_step(net: BYOLNetworks, optimizer: torch.optim.Optimizer, im
     return loss.detach()
 
 
-def _setup() -> tuple[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, _Views]:
-    """The same tiny network, optimiser, batch and views every time it is called."""
-    torch.manual_seed(0)
+def _setup(seed: int = 0) -> tuple[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, _Views]:
+    """The same tiny network, optimiser, batch and views every time it is called with the same seed."""
+    torch.manual_seed(seed)
     net = BYOLNetworks(NetworkConfig(arch="convnet", convnet_width=2, hidden_dim=16, proj_dim=8)).train()
     with torch.no_grad():
         for xi in net.target_parameters():
@@ -71,9 +71,9 @@ def _setup() -> tuple[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, _Views]
 
 
 def _step(order: str = "paper", pairing: str = "cross", predictor: bool = True, targets: str = "target",
-          reduce: str = "sum", tau: float = _TAU, ema: str = "all") -> tuple[BYOLNetworks, torch.Tensor]:
-    """The reference step (no arguments), or the same step with one mistake; returns the network and the loss."""
-    net, optimizer, images, views = _setup()
+          reduce: str = "sum", tau: float = _TAU, ema: str = "all", seed: int = 0) -> tuple[BYOLNetworks, torch.Tensor]:
+    """The reference step (no arguments but the seed), or the same step with one mistake; returns the network and the loss."""
+    net, optimizer, images, views = _setup(seed)
     if (order, pairing, predictor, targets, reduce, tau, ema) == ("paper", "cross", True, "target", "sum", _TAU, "all"):
         return net, reference_train_step(net, optimizer, images, views, _TAU)
     x1, x2 = views(images)
@@ -136,9 +136,10 @@ _MISTAKES = [
 
 
 @checker("train step")
-def check_train_step(fn: Callable[[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, Callable, float], torch.Tensor]) -> str | None:
+def check_train_step(fn: Callable[[BYOLNetworks, torch.optim.Optimizer, torch.Tensor, Callable, float], torch.Tensor],
+                     variant: int = 0) -> str | None:
     """fn(net, optimizer, images, views, tau) must take one BYOL step in the paper's order and return the loss, detached."""
-    net, optimizer, images, views = _setup()
+    net, optimizer, images, views = _setup(variant)
     given = images.clone()
     out = call(fn, net, optimizer, given, views, _TAU)
     if out.problem:
@@ -151,29 +152,29 @@ def check_train_step(fn: Callable[[BYOLNetworks, torch.optim.Optimizer, torch.Te
         return f"you called views(images) {views.calls} times: call it once per step, it returns both views (each call draws new random views)."
     if not net.training:
         return "your step switched the network to eval mode: leave the mode to the caller (BYOL trains with batch statistics)."
-    ref_net, ref_loss = _step()
+    ref_net, ref_loss = _step(seed=variant)
     mine, ref = _state(net), _state(ref_net)
     if not all(close(mine[k], ref[k], atol=1e-6) for k in mine):
-        if close(_online_params(net), _online_params(_setup()[0]), atol=1e-7):
+        if close(_online_params(net), _online_params(_setup(variant)[0]), atol=1e-7):
             if any(t.grad is not None and t.grad.abs().sum() > 0 for t in net.online_parameters()):
                 return "the online network did not change although it has gradients: call optimizer.step() after loss.backward()."
             return ("the step applied no gradient: the order is optimizer.zero_grad(), loss.backward(), optimizer.step() "
                     "(a backward pass is missing, or zero_grad came after it).")
         for kwargs, sentence in _MISTAKES:
-            wrong_net, _ = _step(**kwargs)
+            wrong_net, _ = _step(**kwargs, seed=variant)
             if all(close(mine[k], v, atol=1e-6) for k, v in _state(wrong_net).items()):
                 return sentence
         if not close(mine["online"], ref["online"], atol=1e-6):
             return "the online network's new weights differ from one SGD step on symmetric_loss(p1, p2, z1, z2): zero_grad, backward, step, once each."
-        effective = effective_tau(_state(net)["target"], _state(_setup()[0])["target"], _online_params(net)[: len(ref["target"])])
+        effective = effective_tau(_state(net)["target"], _state(_setup(variant)[0])["target"], _online_params(net)[: len(ref["target"])])
         if effective is not None:
             return f"the target moved as if τ were {effective:.3g}: pass the step's `tau` to ema_update_ (the schedule changes it every step)."
         return "the target's new weights are not the EMA of this step's online weights: call ema_update_(target, online, tau) once, after optimizer.step()."
     loss = out.value
     if isinstance(loss, (float, int)):
-        return "it returned a Python number: return loss.detach(), a 0-d tensor (.item() waits for the GPU at every step)."
+        return Malformed("it returned a Python number: return loss.detach(), a 0-d tensor (.item() waits for the GPU at every step).")
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-        return f"it returned {describe(loss)}: return the loss of this step as a 0-d tensor, loss.detach()."
+        return Malformed(f"it returned {describe(loss)}: return the loss of this step as a 0-d tensor, loss.detach().")
     if loss.requires_grad:
         return "the returned loss still holds the graph of the step: return loss.detach()."
     if not close(loss, ref_loss, atol=1e-5):

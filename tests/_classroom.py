@@ -1,0 +1,85 @@
+"""Shared by the grading tests: the course's solutions as functions, and one classic mistake per exercise.
+
+A mistake is a replacement inside the exercise's solution region (so it stays in step with the
+notebook's solution) and the phrase its diagnosis must contain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+# grade_id -> ((old, new) replacements in the solution, a phrase of the diagnosis)
+MISTAKES: dict[str, tuple[list[tuple[str, str]], str]] = {
+    "ch01-solarize": ([("x >= threshold", "x > threshold")], "exactly at the threshold"),
+    "ch01-views": ([("return one_view(first), one_view(second)", "return one_view(first), one_view(first)")],
+                   "both views come from view 1's pipeline"),
+    "ch02-projector": ([("        nn.BatchNorm1d(hidden_dim),  # normalises each hidden unit over the batch\n        nn.ReLU(inplace=True),",
+                         "        nn.ReLU(inplace=True),\n        nn.BatchNorm1d(hidden_dim),")], "the ReLU comes before the batch norm"),
+    "ch02-target": ([("weight.requires_grad_(False)", "pass")], "still require gradients"),
+    "ch03-loss": ([("return (p_unit - z_unit)", "return (p - z)")], "normalise p and z first"),
+    "ch03-symmetric-loss": ([("byol_loss(p1, z2)", "byol_loss(p1, z1)"), ("byol_loss(p2, z1)", "byol_loss(p2, z2)")],
+                            "its own view's target"),
+    "ch03-stop-gradient": ([("with torch.no_grad():", "if True:")], "gradients reach the target network"),
+    "ch04-ema": ([("xi.mul_(tau).add_(theta, alpha=1 - tau)  # ξ", "xi.mul_(1 - tau).add_(theta, alpha=tau)  # ξ")],
+                 "swapped τ and 1 − τ"),
+    "ch05-train-step": ([("    optimizer.zero_grad(set_to_none=True)\n", "")], "gradients of the previous step were added"),
+    "ch06-views": ([("for v in cfg.views():", "for v in (cfg.view1, cfg.view1):")], "both views come from view 1's pipeline"),
+    "ch06-loss": ([("loss_21 = 2 - 2 * F", "loss_21 = -2 * F")], "ranges from −2 to 6"),
+    "ch06-ema": ([("zip(target.parameters(), online.parameters())", "zip(online.parameters(), target.parameters())")],
+                 "moved the online network towards the target"),
+    "ch06-train-step": ([("x1, x2 = views(images)", "x1, _ = views(images)\n    _, x2 = views(images)")], "2 times"),
+}
+
+# What the notebooks' set-up and import cells give a solution to work with.
+PREAMBLE = """
+import copy
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from byol_course import augment
+from byol_course.augment import AugmentConfig, ViewConfig
+from byol_course.ema import ema_update_
+from byol_course.networks import BYOLNetworks
+from byol_course.objective import byol_loss, symmetric_loss
+"""
+
+
+def solution_cells() -> dict[str, str]:
+    """grade_id -> the source of its solution cell, from the committed notebooks."""
+    out = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("solution") and cell["cell_type"] == "code":
+                out[meta["grade_id"]] = "".join(cell["source"])
+    return out
+
+
+def with_mistake(source: str, grade_id: str) -> str:
+    """The solution with the exercise's classic mistake written into its solution region."""
+    changes, _ = MISTAKES[grade_id]
+    head, region = source.split(BEGIN, 1)
+    region, tail = region.split(END, 1)
+    for old, new in changes:
+        assert old in region, f"{grade_id}: {old!r} is not in the solution any more; update tests/_classroom.py"
+        region = region.replace(old, new)
+    return head + BEGIN + region + END + tail
+
+
+def stub(source: str) -> str:
+    """The solution cell with its region replaced by nbgrader's stub: what an untouched submission holds."""
+    return re.sub(rf"( *){re.escape(BEGIN)}.*?{re.escape(END)}", r"\1# YOUR CODE HERE\n\1raise NotImplementedError()",
+                  source, flags=re.S)
+
+
+def define(source: str, name: str) -> Callable:
+    """Execute a solution cell as a notebook would (module __main__) and return the function it defines."""
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(PREAMBLE + source, "<notebook cell>", "exec"), namespace)  # noqa: S102 — the course's own solution code
+    return namespace[name]
