@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-browser lab clean student
+.PHONY: demo test test-browser lab clean student classroom otter
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## pretrain BYOL on the embedded dataset and print the table
 	$(PY) -m byol_course demo --out runs/demo
 
-test: $(STAMP)  ## the whole test suite, notebooks included
-	BYOL_COURSE_SMOKE=1 $(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks,)
+test: $(STAMP) $(GRADING_VENV)/.installed  ## the whole test suite, notebooks and the graders' end-to-end test included
+	BYOL_COURSE_SMOKE=1 BYOL_COURSE_REQUIRE_GRADERS=1 BYOL_COURSE_GRADERS=$(abspath $(GRADING_VENV))/bin \
+		$(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks,)
 
 $(VENV)/.installed-browser: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,browser]"
@@ -27,15 +28,26 @@ test-browser: $(VENV)/.installed-browser  ## every notebook in JupyterLab in hea
 lab: $(STAMP)   ## JupyterLab on the notebooks (the browser test starts it the same way)
 	$(PY) scripts/lab.py
 
-# nbgrader lives in its own venv: installing it into .venv would add its JupyterLab extensions to `make lab`
-NBGRADER_VENV ?= .venv-nbgrader
-$(NBGRADER_VENV)/.installed: scripts/nbgrader-requirements.txt
-	@test -x $(NBGRADER_VENV)/bin/python || $(PYTHON) -m venv $(NBGRADER_VENV)
-	$(NBGRADER_VENV)/bin/python -m pip install --quiet -r scripts/nbgrader-requirements.txt
+# The graders (nbgrader, otter-grader) live in their own venv: installed into .venv, nbgrader's JupyterLab
+# extensions would change `make lab`. They are installed with .venv's versions as constraints, and a .pth file
+# lets the grading venv (and the kernels it starts) import the course venv's packages: torch, byol_course.
+GRADING_VENV ?= .venv-grading
+$(GRADING_VENV)/.installed: classroom/grading-requirements.txt $(STAMP)
+	@test -x $(GRADING_VENV)/bin/python || $(PYTHON) -m venv $(GRADING_VENV)
+	$(PY) -m pip freeze --exclude-editable > $(GRADING_VENV)/constraints.txt
+	$(GRADING_VENV)/bin/python -m pip install --quiet -c $(GRADING_VENV)/constraints.txt -r classroom/grading-requirements.txt
+	$(PY) -c 'import site; print(f"import site; site.addsitedir({site.getsitepackages()[0]!r})")' \
+		> "$$($(GRADING_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/zz_byol_course_venv.pth"
 	@touch $@
 
-student: $(STAMP) $(NBGRADER_VENV)/.installed  ## build/instructor/ (solutions in place) and build/student/ (nbgrader generate_assignment)
-	$(PY) scripts/student_version.py --nbgrader $(NBGRADER_VENV)/bin/nbgrader --out build notebooks/*.ipynb
+student: $(STAMP) $(GRADING_VENV)/.installed  ## build/instructor/ (solutions in place) and build/student/ (nbgrader generate_assignment)
+	$(PY) -m classroom.student_version --nbgrader $(GRADING_VENV)/bin/nbgrader --out build notebooks/*.ipynb
+
+classroom: $(STAMP) $(GRADING_VENV)/.installed  ## build/classroom/: an nbgrader course, one graded assignment per week (docs/teaching.md)
+	$(PY) -m classroom.nbgrader_course --out build/classroom --nbgrader $(GRADING_VENV)/bin/nbgrader
+
+otter: $(STAMP) $(GRADING_VENV)/.installed  ## build/otter/: otter-grader assignments and autograder zips (Colab + Gradescope)
+	$(PY) -m classroom.otter_course --out build/otter --otter $(GRADING_VENV)/bin/otter
 
 clean:
 	rm -rf runs .pytest_cache build

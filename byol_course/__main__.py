@@ -162,8 +162,15 @@ def cmd_collapse(args: argparse.Namespace) -> int:
     base.train.device, base.train.seed = args.device, args.seed
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     out = Path(args.out)
+    sources = []
+    if args.cache:  # a class's read-only cache: read from, never written to
+        store = collapse.class_cache(args.cache)
+        if (problem := store.problem()) is not None:
+            print(f"warning: {problem} Going on without it.", file=sys.stderr)
+        else:
+            sources.append(store)
     data = collapse.load_lab_data(base, sizes)  # once for all runs
-    common = dict(cache=out / "cache", progress=not args.no_progress, base=base, sizes=sizes, data=data)
+    common = dict(cache=out / "cache", progress=not args.no_progress, base=base, sizes=sizes, data=data, sources=sources)
     if args.experiments == "default":
         suite = collapse.run_suite(lab_mode, seeds=seeds, **common)
         results, lambdas, healthy = suite.results, suite.lambdas, suite.healthy
@@ -174,6 +181,7 @@ def cmd_collapse(args: argparse.Namespace) -> int:
         ]
         results, lambdas, healthy = collapse.run_lab(names, seeds=seeds, **common), [], []
     paths = collapse.write_report(results, out, data, healthy=healthy, lambdas=lambdas)
+    print("\n" + collapse.where_from(results + lambdas + healthy))
     print("\n" + collapse.results_table(results + lambdas, markdown=False))
     if healthy:
         print("\n" + collapse.healthy_table(healthy))
@@ -233,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/collapse", help="folder for the table, figures and the cache of runs")
+    p.add_argument("--cache", default=None, help="a read-only folder of finished runs (a class's cache, another run's OUT/cache): "
+                   "read from, never written to; only what it lacks is trained into OUT/cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_collapse)
     p = sub.add_parser("samples", help="save a grid of sample images, one row per class")

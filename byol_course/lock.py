@@ -17,7 +17,7 @@ from typing import Iterator
 
 from .atomic import write_error
 
-__all__ = ["LOCK", "RunLocked", "run_lock"]
+__all__ = ["LOCK", "RunLocked", "held_by", "run_lock"]
 
 LOCK = "run.lock"
 
@@ -48,6 +48,12 @@ def _alive(pid: int, host: str) -> bool:
     return True
 
 
+def held_by(folder: str | Path, name: str = LOCK) -> tuple[int, str] | None:
+    """(pid, host) of the live run that holds folder's lock `name`, or None when no live run does."""
+    holder = _holder(Path(folder) / name)
+    return holder if holder is not None and _alive(*holder) else None
+
+
 def _create(path: Path, me: tuple[int, str], elsewhere: str) -> bool:
     """Create the lock file holding me; False if it exists already."""
     try:
@@ -62,9 +68,9 @@ def _create(path: Path, me: tuple[int, str], elsewhere: str) -> bool:
 
 
 @contextlib.contextmanager
-def run_lock(folder: str | Path, elsewhere: str = "choose another --out folder") -> Iterator[None]:
-    """Hold folder/run.lock while the block runs; refuse if a live run holds it, take over a dead run's."""
-    path, me = Path(folder) / LOCK, (os.getpid(), socket.gethostname())
+def run_lock(folder: str | Path, elsewhere: str = "choose another --out folder", name: str = LOCK) -> Iterator[None]:
+    """Hold folder/run.lock (or folder/<name>) while the block runs; refuse if a live run holds it, take over a dead run's."""
+    path, me = Path(folder) / name, (os.getpid(), socket.gethostname())
     while not _create(path, me, elsewhere):
         holder = _holder(path)
         if holder is None:  # being written this instant, or left empty by a crash

@@ -83,3 +83,46 @@ def define(source: str, name: str) -> Callable:
     namespace: dict = {"__name__": "__main__"}
     exec(compile(PREAMBLE + source, "<notebook cell>", "exec"), namespace)  # noqa: S102 — the course's own solution code
     return namespace[name]
+
+
+def submission(release, source, kind: str):
+    """A student's submission made from the student version: 'solved', 'untouched' or 'mistakes'.
+
+    solved: every solution cell and answer cell as in the graded source (the instructor's answers);
+    mistakes: solved, with each exercise's classic mistake written into its solution.
+    """
+    import copy as _copy
+
+    nb = _copy.deepcopy(release)
+    if kind == "untouched":
+        return nb
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution"):
+            text = answers[meta["grade_id"]]
+            if kind == "mistakes" and cell.cell_type == "code" and meta["grade_id"] in MISTAKES:
+                text = with_mistake(text, meta["grade_id"])
+            cell.source = text
+    return nb
+
+
+def otter_submission(student, kind: str, chapter: int):
+    """A submission made from otter's student version of a chapter: 'solved', 'untouched' or 'mistakes' (exercises only)."""
+    import copy as _copy
+
+    from byol_course.exercises.grading import EXERCISES
+
+    nb = _copy.deepcopy(student)
+    if kind == "untouched":
+        return nb
+    solutions = solution_cells()
+    mine = {e.function: g for g, e in EXERCISES.items() if e.chapter == chapter}
+    for cell in nb.cells:
+        found = re.search(r"^def (\w+)\(", cell.source, flags=re.M) if cell.cell_type == "code" else None
+        if found and found.group(1) in mine:
+            grade_id = mine[found.group(1)]
+            text = solutions[grade_id] if kind == "solved" else with_mistake(solutions[grade_id], grade_id)
+            cell.source = "\n".join(line for line in text.split("\n") if "### " not in line and "# @title" not in line)
+    return nb

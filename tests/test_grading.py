@@ -115,3 +115,15 @@ def test_grading_detects_nbgrader_otter_and_the_override(monkeypatch) -> None:
     monkeypatch.delitem(sys.modules, "otter")
     monkeypatch.setenv("BYOL_COURSE_GRADING", "1")
     assert course.grading() == "BYOL_COURSE_GRADING" and course.mode() == "smoke"
+
+
+@pytest.mark.parametrize("grade_id", ["ch04-ema", "ch03-loss", "ch01-views"])
+def test_otters_do_nothing_stub_gets_nothing(grade_id: str) -> None:
+    """otter's student version replaces a solution with `...`: a function that does nothing is 'not written yet'."""
+    exercise = grading.EXERCISES[grade_id]
+    head = SOLUTIONS[grade_id].split("### BEGIN SOLUTION")[0]
+    fn = define(head + "...\n", exercise.function)
+    assert grading.is_stub(fn)
+    parts = _parts(grade_id, fn)
+    assert all(parts.values()) and "not written yet" in parts["runs"], parts
+    assert not grading.is_stub(define(SOLUTIONS[grade_id], exercise.function))

@@ -32,7 +32,7 @@ CHAPTER = {
     "images": 5, "evaluate": 5, "train": 5, "exercises.train": 5,
     "export": 8, "supervised": 8, "report": 8,
     "collapse": 9, "collapse.experiments": 9, "collapse.runner": 9, "collapse.healthy": 9, "collapse.report": 9, "collapse.plots": 9,
-    "collapse.suite": 9,
+    "collapse.suite": 9, "collapse.store": 9,
     "collapse.widget": 9,
     "__main__": 10,  # the command line uses every chapter
 }  # fmt: skip

@@ -17,14 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "exercise_demo.ipynb"
-NBGRADER = ROOT / ".venv-nbgrader" / "bin" / "nbgrader"
+NBGRADER = ROOT / ".venv-grading" / "bin" / "nbgrader"
 # Course notebooks whose exercises still use the <details> layout; each leaves this set when it is marked.
 NOT_YET_MARKED: set[str] = set()
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("student_version", ROOT / "scripts" / "student_version.py")
+    spec = importlib.util.spec_from_file_location("student_version", ROOT / "classroom" / "student_version.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -126,7 +126,7 @@ def test_a_leak_is_refused(tool, demo, tmp_path) -> None:
     assert tool.leaked(instructor, tool.builtin_student_version(instructor))
 
 
-@pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is installed by `make student` into .venv-nbgrader")
+@pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is installed by `make student` into .venv-grading")
 def test_builtin_replacement_equals_nbgrader(tool, demo, tmp_path) -> None:
     """nbgrader generate_assignment and --builtin give the same cells (nbgrader adds only its bookkeeping metadata)."""
     instructor = {FIXTURE.name: tool.instructor_version(demo)}

@@ -15,7 +15,9 @@ accuracy alone is not proof (a diverged run is at chance too): the lab shows the
 
 Results are cached on disk, keyed by the run's full configuration, so re-running the lab
 (or re-opening the notebook) reads them instead of retraining; an interrupted run resumes
-from its last epoch. `python -m byol_course collapse` runs the same set headless.
+from its last epoch. Finished runs are also read from read-only stores (store.py): a class's
+shared cache and the course's precomputed runs. `python -m byol_course collapse` runs the
+same set headless.
 """
 
 from .experiments import (
@@ -26,6 +28,7 @@ from .healthy import HEALTHY, HealthySizes, healthy_config, run_from_healthy, ru
 from .plots import plot_curves, plot_healthy, plot_lambda, plot_projections, plot_spectra, plot_umaps
 from .report import by_experiment, healthy_table, results_table, separated, spread, verdict, write_report
 from .runner import LabData, cache_folder, load_lab_data, projection_2d, run_experiment, run_lab, summary
+from .store import CLASS_CACHE_VARIABLE, Store, StoreWarning, class_cache, precomputed, read_sources, where_from
 from .suite import Suite, healthy_sizes, run_suite, suite_plan
 from .widget import LabPanel, LambdaSlider
 
@@ -36,4 +39,5 @@ __all__ = [
     "run_from_healthy", "run_healthy", "verdict", "by_experiment", "spread", "separated", "results_table",
     "healthy_table", "plot_curves", "plot_spectra", "plot_umaps", "plot_projections", "plot_healthy", "plot_lambda",
     "write_report", "LabPanel", "LambdaSlider", "Suite", "healthy_sizes", "run_suite", "suite_plan",
+    "CLASS_CACHE_VARIABLE", "Store", "StoreWarning", "class_cache", "precomputed", "read_sources", "where_from",
 ]  # fmt: skip

@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,7 @@ from ..optim import build_optimizer, peak_lr, set_lr
 from ..train import Views, train_step
 from .experiments import KNN_K, LAB_VERSION, LabSizes, experiment_config
 from .runner import LabData, cache_folder, linear_top1, run_experiment
+from .store import Store, checksum
 
 __all__ = ["Continuation", "HEALTHY", "HealthySizes", "healthy_config", "run_from_healthy", "run_healthy"]
 
@@ -97,13 +98,17 @@ def _key(start_key: str, name: str, sizes: HealthySizes) -> str:
 
 def run_from_healthy(
     name: str, start: dict[str, Any], start_folder: str | Path, data: LabData, sizes: HealthySizes,
-    cache: str | Path = "runs/collapse", progress: bool = True,
+    cache: str | Path = "runs/collapse", progress: bool = True, sources: Sequence[Store] = (),
 ) -> dict[str, Any]:
-    """Continue the healthy run (`start`: its lab result; its checkpoint in start_folder) with one change; or read the cache."""
+    """Continue the healthy run (`start`: its lab result; its checkpoint in start_folder) with one change; or read the
+    cache, or a read-only source."""
     key = _key(start["key"], name, sizes)
     folder = Path(cache) / f"{name}-{key}"
     if (folder / "result.json").exists():
-        return {**json.loads((folder / "result.json").read_text()), "cached": True}
+        return {**json.loads((folder / "result.json").read_text()), "cached": True, "source": f"local cache: {Path(cache)}"}
+    for store in sources:
+        if (result := store.result(key)) is not None:
+            return {**result, "cached": True, "source": str(store)}
     t0 = time.perf_counter()
     net, healthy = load_networks(load_checkpoint(Path(start_folder) / CHECKPOINT))
     cfg = healthy_config(name, healthy)
@@ -138,22 +143,24 @@ def run_from_healthy(
         "name": name, "label": HEALTHY[name].label, "key": key, "start": start["key"], "config": cfg.to_dict(),
         "sizes": dataclasses.asdict(sizes), "knn_k": KNN_K, "dataset": data.name, "proj_dim": cfg.network.proj_dim, "history": history,
         "final": final, "hardware": hardware(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-        "seconds": time.perf_counter() - t0,
+        "lab_version": LAB_VERSION, "seconds": time.perf_counter() - t0,
     }  # fmt: skip
+    result["sha256"] = checksum(result)
     atomic_write_text(folder / "result.json", json.dumps(result))
-    return {**result, "cached": False}
+    return {**result, "cached": False, "source": f"trained: {folder}"}
 
 
 def run_healthy(
     base: RunConfig, sizes: LabSizes, data: LabData, healthy: HealthySizes, cache: str | Path = "runs/collapse",
-    names: list[str] | None = None, progress: bool = True,
+    names: list[str] | None = None, progress: bool = True, sources: Sequence[Store] = (),
 ) -> list[dict[str, Any]]:
-    """The lab's baseline (trained, or read from the cache) continued with each change of HEALTHY; one result each."""
-    start = run_experiment("baseline", experiment_config("baseline", base), data, sizes, cache, progress=progress, umap=False)
+    """The lab's baseline (trained, or read from the cache or a source) continued with each change of HEALTHY; one result each."""
+    start = run_experiment("baseline", experiment_config("baseline", base), data, sizes, cache, progress=progress, umap=False,
+                           sources=sources)
     folder = cache_folder(Path(cache), "baseline", start["key"])
     results = []
     for name in names or list(HEALTHY):
-        r = run_from_healthy(name, start, folder, data, healthy, cache, progress)
+        r = run_from_healthy(name, start, folder, data, healthy, cache, progress, sources)
         if progress:
             f = r["final"]
             how = "from cache" if r["cached"] else f"{r['seconds']:.0f} s"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
 from ..augment import normalize
@@ -27,9 +29,11 @@ from ..data import load_dataset
 from ..device import hardware, resolve_device
 from ..evaluate import Monitor, eval_mode, linear_probe
 from ..networks import BYOLNetworks, build_networks
+from ..lock import RunLocked, held_by, run_lock
 from ..train import pretrain
-from .experiments import CORE, EXPERIMENTS, KNN_K, LabSizes, experiment_config, lab_config, run_key, with_seed
+from .experiments import CORE, EXPERIMENTS, KNN_K, LAB_VERSION, LabSizes, experiment_config, lab_config, run_key, with_seed
 from .report import verdict
+from .store import Store, checksum
 
 __all__ = ["LabData", "load_lab_data", "linear_top1", "cache_folder", "run_experiment", "run_lab", "projection_2d", "summary"]
 
@@ -121,6 +125,42 @@ def cache_folder(cache: Path, name: str, key: str) -> Path:
     return cache / f"{safe}-{key}"
 
 
+LAB_LOCK = "lab.lock"  # held for a whole lab run (training, measuring, writing result.json); pretrain holds run.lock inside
+
+
+def _writer(folder: Path) -> tuple[int, str] | None:
+    return held_by(folder, LAB_LOCK) or held_by(folder)
+
+
+def wait_for_writer(folder: Path, label: str, minutes: float = 60.0, poll: float = 2.0) -> dict[str, Any] | None:
+    """If a live process is running this lab run into folder, wait for its result.json and return it.
+
+    None when nobody holds the folder (run it yourself), or when the other process stopped without
+    a result (its lock is then taken over by this one, which says so). Says what it waits for, how
+    long at most, and how to stop waiting.
+    """
+    holder = _writer(folder)
+    if holder is None:
+        return None
+    pid, host = holder
+    where = "" if host == socket.gethostname() else f" on {host}"
+    print(f"Another run (process {pid}{where}) is training '{label}' into {folder}: waiting for its result, up to "
+          f"{minutes:g} min (interrupt the kernel, or press Ctrl-C, to stop waiting).", flush=True)
+    t0 = time.monotonic()
+    with tqdm(desc=f"waiting for process {pid}", bar_format="{desc}: {elapsed}", dynamic_ncols=True) as bar:
+        while time.monotonic() - t0 < minutes * 60:
+            if (folder / "result.json").exists():
+                print(f"Process {pid} finished '{label}' after {time.monotonic() - t0:.0f} s: reading its result.", flush=True)
+                return json.loads((folder / "result.json").read_text())
+            if _writer(folder) is None:
+                print(f"Process {pid} stopped before finishing '{label}': running it here.", flush=True)
+                return None
+            time.sleep(poll)
+            bar.update()
+    raise TimeoutError(f"Process {pid} has been training '{label}' into {folder} for {minutes:g} min: stop it, or wait longer "
+                       f"(run_experiment(..., wait_minutes=…)), or delete {folder / LAB_LOCK} if that process is gone.")
+
+
 def run_experiment(
     name: str,
     cfg: RunConfig,
@@ -130,25 +170,48 @@ def run_experiment(
     label: str | None = None,
     progress: bool = True,
     umap: bool = True,
+    sources: Sequence[Store] = (),
+    wait_minutes: float = 60.0,
 ) -> dict[str, Any]:
     """Train one configuration on data (normalised with its colour statistics) and record its collapse metrics,
-    or read them from the cache.
+    or read them from the cache, or from a read-only source (a class cache, the precomputed runs).
 
     The cache entry is cache/<name>-<key>/result.json, key = run_key(the normalised cfg, sizes);
-    a run that was interrupted resumes from its last saved epoch.
+    a run that was interrupted resumes from its last saved epoch. Each result says where it came
+    from (`source`); nothing is ever written to a source. When another process is running the
+    same experiment into the same cache (a class pressing Run together), this one waits for its
+    result instead of training it twice.
     """
     cfg = data.normalised(cfg)
     label = label or (EXPERIMENTS[name].label if name in EXPERIMENTS else name)
     key = run_key(cfg, sizes)
     folder = cache_folder(Path(cache), name, key)
     result_path = folder / "result.json"
-    if result_path.exists():
-        result = json.loads(result_path.read_text())
+    found = [(json.loads(result_path.read_text()), f"local cache: {Path(cache)}")] if result_path.exists() else []
+    found += [(r, str(store)) for store in sources if (r := store.result(key)) is not None]
+    for result, source in found:
         if not umap or result.get("umap") is not None:
             # the same run may be cached under another experiment's name (τ = 0 is λ = 1 of the sweep): name it as asked
-            result["name"], result["label"] = name, label
-            result["cached"] = True
+            result.update(name=name, label=label, cached=True, source=source)
             return result
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        if (waited := wait_for_writer(folder, label, wait_minutes)) is not None:  # a classmate's run of the same experiment
+            waited.update(name=name, label=label, cached=True, source=f"local cache: {Path(cache)} (another process trained it)")
+            return waited
+        try:
+            with run_lock(folder, "use another cache folder", name=LAB_LOCK):
+                result = _train_and_measure(name, label, key, cfg, data, sizes, folder, progress, umap)
+            break
+        except RunLocked:  # another process took the run a moment ago: wait for it instead
+            continue
+    result.update(cached=False, source=f"trained: {folder}")
+    return result
+
+
+def _train_and_measure(name: str, label: str, key: str, cfg: RunConfig, data: LabData, sizes: LabSizes, folder: Path,
+                       progress: bool, umap: bool) -> dict[str, Any]:
+    """Train the run into folder (resuming an interrupted one), measure it, and write its result.json atomically."""
     t0 = time.perf_counter()
     monitor = data.monitor(cfg)
     first, init_bank, init_test = monitor.measure(build_networks(cfg.network, cfg.train.seed).to(resolve_device(cfg.train.device)))
@@ -186,6 +249,7 @@ def run_experiment(
         "hardware": hardware(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
+        "lab_version": LAB_VERSION,
         "train_seconds": history[-1]["wall_seconds"],
     }
     result["projection_2d"] = projection_2d(net, cfg, data.test)
@@ -194,8 +258,8 @@ def run_experiment(
 
         result["umap"] = umap_embed(test_features, seed=cfg.train.seed).tolist()
     result["seconds"] = time.perf_counter() - t0
-    atomic_write_text(result_path, json.dumps(result))
-    result["cached"] = False
+    result["sha256"] = checksum(result)  # a class cache's copy that was edited afterwards is refused
+    atomic_write_text(folder / "result.json", json.dumps(result))
     return result
 
 
@@ -209,12 +273,14 @@ def run_lab(
     sizes: LabSizes | None = None,
     data: LabData | None = None,
     seeds: Sequence[int] | None = None,
+    sources: Sequence[Store] = (),
 ) -> list[dict[str, Any]]:
-    """Run (or read from the cache) the named experiments on the lab's data; one result per name and seed.
+    """Run (or read from the cache or a read-only source) the named experiments on the lab's data; one result per name and seed.
 
     base, sizes: the baseline recipe and data sizes (default: lab_config(mode)); data: the
     images, when the caller already loaded them with load_lab_data(base, sizes); seeds: each
-    experiment once per seed (default: base's own seed).
+    experiment once per seed (default: base's own seed); sources: read-only stores to read
+    finished runs from before training (store.read_sources).
     """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -227,7 +293,7 @@ def run_lab(
     results = []
     for i, (name, seed) in enumerate(runs):
         cfg = with_seed(experiment_config(name, base), seed)
-        r = run_experiment(name, cfg, data, sizes, cache, progress=progress, umap=umap and seed == runs[0][1])
+        r = run_experiment(name, cfg, data, sizes, cache, progress=progress, umap=umap and seed == runs[0][1], sources=sources)
         if progress:
             print(f"[{i + 1}/{len(runs)}] {name} (seed {seed}): {summary(r)}")
         results.append(r)
@@ -237,7 +303,7 @@ def run_lab(
 def summary(r: dict[str, Any]) -> str:
     """One line: the final collapse metrics, kNN, linear probe, the verdict, and whether it came from the cache."""
     f = r["final"]
-    how = "from cache" if r.get("cached") else f"{r['seconds']:.0f} s"
+    how = f"from the {r['source'].split(': ', 1)[0]}" if r.get("cached") else f"{r['seconds']:.0f} s"
     return (
         f"std {f['embedding_std']:.4f}, rank {f['effective_rank']:.1f}, kNN {f['knn_top1']:.1%}, "
         f"linear {f['linear_top1']:.1%} → {verdict(r)} ({how})"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..config import RunConfig
 from .experiments import CORE, LAMBDA_SWEEP, SEEDS, LabSizes, lab_config
 from .healthy import HealthySizes, run_healthy
 from .runner import LabData, load_lab_data, run_lab
+from .store import Store
 
 __all__ = ["Suite", "suite_plan", "healthy_sizes", "run_suite"]
 
@@ -45,16 +46,18 @@ def healthy_sizes(mode: str = "classroom") -> HealthySizes:
 def run_suite(
     mode: str = "classroom", cache: str | Path = "runs/collapse", progress: bool = True, base: RunConfig | None = None,
     sizes: LabSizes | None = None, data: LabData | None = None, seeds: tuple[int, ...] | None = None,
+    sources: Sequence[Store] = (),
 ) -> Suite:
-    """Run (or read from the cache) the default suite on the lab's data (seeds: the core set's, default per mode)."""
+    """Run (or read from the cache or the read-only sources) the default suite on the lab's data (seeds: the core set's,
+    default per mode)."""
     base_cfg, base_sizes = lab_config(mode)
     base, sizes = base or base_cfg, sizes or base_sizes
     data = data or load_lab_data(base, sizes)
     plan_seeds, lambdas = suite_plan(mode)
     seeds = seeds or plan_seeds
-    common = dict(cache=cache, progress=progress, base=base, sizes=sizes, data=data)
+    common = dict(cache=cache, progress=progress, base=base, sizes=sizes, data=data, sources=sources)
     return Suite(
         results=run_lab(CORE, seeds=seeds, **common),
         lambdas=run_lab(lambdas, seeds=seeds[:1], umap=False, **common),
-        healthy=run_healthy(base, sizes, data, healthy_sizes(mode), cache, progress=progress),
+        healthy=run_healthy(base, sizes, data, healthy_sizes(mode), cache, progress=progress, sources=sources),
     )

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from ..config import RunConfig
 from .experiments import LAMBDAS, LabSizes, custom_config
+from .store import Store
 from .plots import plot_curves
 from .report import by_experiment, results_table
 from .runner import LabData, run_experiment, summary
@@ -22,10 +23,12 @@ class LabPanel:
     notebooks call it directly); `panel.results` holds every run shown.
     """
 
-    def __init__(self, results: Sequence[dict[str, Any]], base: RunConfig, sizes: LabSizes, data: LabData, cache: str | Path):
+    def __init__(self, results: Sequence[dict[str, Any]], base: RunConfig, sizes: LabSizes, data: LabData, cache: str | Path,
+                 sources: Sequence[Store] = ()):
         import ipywidgets as widgets
 
         self.results, self.base, self.sizes, self.data, self.cache = list(results), base, sizes, data, cache
+        self.sources = list(sources)  # read-only stores of finished runs, consulted before training
         self.predictor = widgets.Checkbox(value=True, description="predictor")
         self.stop_gradient = widgets.Checkbox(value=True, description="stop-gradient")
         self.tau = widgets.Dropdown(
@@ -59,7 +62,7 @@ class LabPanel:
         name, cfg = custom_config(
             self.base, predictor=self.predictor.value, tau=self.tau.value, stop_gradient=self.stop_gradient.value, head_norm=self.norm.value
         )
-        result = run_experiment(name, cfg, self.data, self.sizes, self.cache, label=name)
+        result = run_experiment(name, cfg, self.data, self.sizes, self.cache, label=name, sources=self.sources)
         self.results = [r for r in self.results if r["key"] != result["key"]] + [result]
         print(f"{name}: {summary(result)}")
         if show:

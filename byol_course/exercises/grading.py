@@ -21,15 +21,16 @@ This module imports no grading tool: the graders run these functions in the note
 
 from __future__ import annotations
 
+import dis
 import importlib
 import inspect
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Callable
 
-from .common import Malformed, NotWritten, Raised, Right
+from .common import NOT_WRITTEN, Malformed, NotWritten, Raised, Right
 
-__all__ = ["PARTS", "Exercise", "EXERCISES", "assert_runs", "assert_visible", "assert_hidden", "assert_own", "assert_part"]
+__all__ = ["PARTS", "Exercise", "EXERCISES", "is_stub", "assert_runs", "assert_visible", "assert_hidden", "assert_own", "assert_part"]
 
 # Points of each part of an exercise (the course's points scheme: docs/teaching.md).
 PARTS: dict[str, int] = {"runs": 1, "visible": 2, "hidden": 2, "own": 1}
@@ -86,10 +87,30 @@ def _wrong(verdict: str | None) -> bool:
     return verdict is not None and not isinstance(verdict, Right)
 
 
+def _do_nothing() -> None: ...
+
+
+def _ops(code: CodeType) -> list[tuple[str, Any]]:
+    return [(i.opname, i.argval) for i in dis.get_instructions(code)]
+
+
+def is_stub(fn: Any) -> bool:
+    """True for a function whose body does nothing: otter's student version replaces a solution with `...`."""
+    code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
+    return code is not None and not code.co_names and _ops(code) == _ops(_do_nothing.__code__)
+
+
+def _verdict(check: Callable[..., bool], fn: Callable, variant: int = 0) -> str | None:
+    """The checker's diagnosis, with otter's `...` stub read as 'not written yet' (as nbgrader's raising stub is)."""
+    if is_stub(fn):
+        return NotWritten(NOT_WRITTEN)
+    return check.verdict(fn, variant=variant)  # type: ignore[attr-defined]
+
+
 def assert_runs(grade_id: str, fn: Callable) -> None:
     """Part 'runs': fn is written, runs on the visible inputs and returns the right kind of value."""
     _, check = _exercise(grade_id)
-    verdict = check.verdict(fn)  # type: ignore[attr-defined]
+    verdict = _verdict(check, fn)
     if isinstance(verdict, (NotWritten, Raised, Malformed)):
         _fail(check, verdict)
 
@@ -97,7 +118,7 @@ def assert_runs(grade_id: str, fn: Callable) -> None:
 def assert_visible(grade_id: str, fn: Callable) -> None:
     """Part 'visible': the checker's verdict on the inputs the notebook's checker uses."""
     _, check = _exercise(grade_id)
-    verdict = check.verdict(fn)  # type: ignore[attr-defined]
+    verdict = _verdict(check, fn)
     if _wrong(verdict):
         _fail(check, verdict)
 
@@ -106,7 +127,7 @@ def assert_hidden(grade_id: str, fn: Callable) -> None:
     """Part 'hidden': the checker's verdict on other inputs (other seeds and sizes)."""
     _, check = _exercise(grade_id)
     for variant in HIDDEN_VARIANTS:
-        verdict = check.verdict(fn, variant=variant)  # type: ignore[attr-defined]
+        verdict = _verdict(check, fn, variant)
         if _wrong(verdict):
             _fail(check, f"on inputs the notebook did not show (variant {variant}): {verdict}")
 
@@ -123,8 +144,8 @@ def _names(code: CodeType) -> set[str]:
 def assert_own(grade_id: str, fn: Callable, notebook_module: str = "__main__") -> None:
     """Part 'own': fn is written in the notebook and does not hand the work to the package's answer."""
     exercise, check = _exercise(grade_id)
-    if isinstance(check.verdict(fn), NotWritten):  # type: ignore[attr-defined]
-        _fail(check, check.verdict(fn))  # type: ignore[attr-defined]
+    if isinstance(verdict := _verdict(check, fn), NotWritten):
+        _fail(check, verdict)
     original = inspect.unwrap(fn) if callable(fn) else fn  # through @torch.no_grad() and functools.wraps
     code = getattr(original, "__code__", None)
     if code is None or getattr(original, "__module__", None) != notebook_module:

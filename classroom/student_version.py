@@ -20,7 +20,7 @@ what a teacher puts in nbgrader's source/ folder. nbgrader then replaces each ma
 with its stub, `# YOUR CODE HERE` / `raise NotImplementedError()`; `--builtin` does exactly
 that without nbgrader (for machines without it, and for the tests).
 
-Usage: python scripts/student_version.py [--nbgrader PATH | --builtin] [--out build] NOTEBOOK...
+Usage: python -m classroom.student_version [--nbgrader PATH | --builtin] [--out build] NOTEBOOK...
 """
 
 from __future__ import annotations
