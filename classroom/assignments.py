@@ -1,4 +1,4 @@
-"""A committed chapter, made gradable: the weekly assignments, their graded cells and the mark scheme.
+"""A committed chapter, made gradable: the assignments (one per part of the plan), their graded cells and the mark scheme.
 
     committed notebook ─ instructor_version ─▶ solutions in place, self-study stubs dropped
                        ─ graded_source ───────▶ + after each exercise: 4 locked, autograded test cells
@@ -29,19 +29,19 @@ QUESTION_POINTS = 1  # each written question, graded by hand against the model a
 
 @dataclass(frozen=True)
 class Assignment:
-    """One week of the teaching guide's plan: a graded assignment of whole chapters."""
+    """One part of the teaching guide's plan (a session and its homework): a graded assignment of whole chapters."""
 
     name: str  # nbgrader's assignment id, a folder name
     title: str
     chapters: tuple[int, ...]  # chapter numbers; a chapter that does not exist (yet) is left out
 
 
-# docs/teaching.md's two-week plan gives each week a pair of sessions; the assignments follow it.
-WEEKS = (
-    Assignment("week1", "Views and encoders (chapters 0–2)", (0, 1, 2)),
-    Assignment("week2", "Predictor, loss and target (chapters 3–4)", (3, 4)),
-    Assignment("week3", "Training and finding bugs (chapters 5–6)", (5, 6)),
-    Assignment("week4", "GPU pretraining, evaluation and collapse (chapters 7–10)", (7, 8, 9, 10)),
+# docs/teaching.md's two-week plan: two sessions a week, one assignment per session (a part of the course).
+PARTS_OF_THE_PLAN = (
+    Assignment("part1", "Views and encoders (chapters 0–2; week 1, session 1)", (0, 1, 2)),
+    Assignment("part2", "Predictor, loss and target (chapters 3–4; week 1, session 2)", (3, 4)),
+    Assignment("part3", "Training and finding bugs (chapters 5–6; week 2, session 3)", (5, 6)),
+    Assignment("part4", "GPU pretraining, evaluation and collapse (chapters 7–10; week 2, session 4)", (7, 8, 9, 10)),
 )
 
 
@@ -202,7 +202,7 @@ def points_table(root: Path = ROOT) -> str:
     """The course's points scheme as a markdown table (docs/teaching.md shows it; a test keeps the two equal)."""
     rows = ["| assignment | chapters | autograded | written (by hand) | total |", "|---|---|---:|---:|---:|"]
     total_auto = total_manual = 0
-    for week in WEEKS:
+    for week in PARTS_OF_THE_PLAN:
         auto, manual = points(week, root)
         chapters = ", ".join(str(int(p.name[:2])) for p in notebooks_of(week, root))
         rows.append(f"| {week.name}: {week.title.split(' (')[0]} | {chapters} | {auto} | {manual} | {auto + manual} |")
@@ -217,7 +217,7 @@ def mark_scheme(root: Path = ROOT) -> str:
            + ", ".join(f"{part} ({p} pt{'s' if p > 1 else ''})" for part, p in PARTS.items())
            + " — see byol_course/exercises/grading.py. Written questions: "
            f"{QUESTION_POINTS} point each; full marks for an answer that makes the model answer's point, half for a partial one.", ""]
-    for week in WEEKS:
+    for week in PARTS_OF_THE_PLAN:
         out += [f"## {week.name}: {week.title}", ""]
         for path in notebooks_of(week, root):
             chapter = int(path.name[:2])

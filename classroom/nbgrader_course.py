@@ -1,9 +1,9 @@
-"""`make classroom`: a ready nbgrader course folder, one assignment per week of the teaching guide.
+"""`make classroom`: a ready nbgrader course folder, one assignment per part (session) of the teaching guide's two-week plan.
 
     build/classroom/
         nbgrader_config.py          the course's settings (cell timeout; grading runs the smoke sizes)
-        source/week1/…ipynb         graded source notebooks: solutions, locked test cells, answer cells
-        release/week1/…ipynb        the student version (nbgrader generate_assignment), when --nbgrader is given
+        source/part1/…ipynb         graded source notebooks: solutions, locked test cells, answer cells
+        release/part1/…ipynb        the student version (nbgrader generate_assignment), when --nbgrader is given
         mark_scheme.md              every graded part and written question, with the model answers (teachers only)
         requirements.txt, wheels/   the course package pinned to the commit that made the folder
         COURSE.md                   what to do next, and what made this folder (commit, date, versions)
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from .assignments import ROOT, WEEKS, graded_source, mark_scheme, notebooks_of, points_table
+from .assignments import ROOT, PARTS_OF_THE_PLAN, graded_source, mark_scheme, notebooks_of, points_table
 
 CONFIG = '''\
 # nbgrader configuration of the BYOL course (written by `make classroom`).
@@ -64,10 +64,10 @@ def build_wheel(out: Path) -> Path:
 def write_course(out: Path, nbgrader: str | None = None, wheel: bool = True) -> dict:
     """Write the course folder; with an nbgrader executable, also generate the student versions."""
     out.mkdir(parents=True, exist_ok=True)
-    assignments = [{"name": w.name, "duedate": None} for w in WEEKS]
+    assignments = [{"name": w.name, "duedate": None} for w in PARTS_OF_THE_PLAN]
     (out / "nbgrader_config.py").write_text(CONFIG.format(assignments=repr(assignments)))
     made = {}
-    for week in WEEKS:
+    for week in PARTS_OF_THE_PLAN:
         folder = out / "source" / week.name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -85,7 +85,7 @@ def write_course(out: Path, nbgrader: str | None = None, wheel: bool = True) -> 
     (out / "COURSE.md").write_text(_readme(commit, version))
     if nbgrader:
         env = {**os.environ, "PATH": str(Path(nbgrader).parent) + os.pathsep + os.environ.get("PATH", "")}
-        for week in WEEKS:
+        for week in PARTS_OF_THE_PLAN:
             subprocess.run([nbgrader, "generate_assignment", week.name, "--force", "--log-level=WARN"], cwd=out, env=env, check=True)
     return made
 
@@ -101,17 +101,17 @@ def _readme(commit: str, version: str) -> str:
 
 Made by `make classroom` on {dt.date.today().isoformat()} from commit `{commit}` (byol-course {version}).
 
-One assignment per week of the teaching guide (docs/teaching.md):
+One assignment per part of the teaching guide's two-week plan (docs/teaching.md):
 
 {points_table()}
 
 In this folder, with nbgrader installed where the kernels can import the course (`pip install -r requirements.txt`):
 
-    nbgrader generate_assignment week1     # source/ → release/ (solutions, hidden tests and model answers removed)
-    nbgrader release_assignment week1      # to the exchange (JupyterHub)
-    nbgrader collect week1
-    nbgrader autograde week1               # the course detects NBGRADER_EXECUTION and runs its smoke sizes
-    nbgrader generate_feedback week1       # each failing test's message is the checker's diagnosis
+    nbgrader generate_assignment part1     # source/ → release/ (solutions, hidden tests and model answers removed)
+    nbgrader release_assignment part1      # to the exchange (JupyterHub)
+    nbgrader collect part1
+    nbgrader autograde part1               # the course detects NBGRADER_EXECUTION and runs its smoke sizes
+    nbgrader generate_feedback part1       # each failing test's message is the checker's diagnosis
     nbgrader export                        # grades.csv
 
 Written questions are graded by hand (nbgrader formgrader) against `mark_scheme.md`, which holds the model

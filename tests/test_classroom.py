@@ -22,14 +22,14 @@ import nbformat
 import pytest
 
 from _classroom import otter_submission, submission
-from classroom.assignments import WEEKS, notebooks_of, points, points_table
+from classroom.assignments import PARTS_OF_THE_PLAN, notebooks_of, points, points_table
 from classroom.nbgrader_course import write_course
 from classroom.otter_course import write_otter
 from classroom.student_version import leaked
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("BYOL_COURSE_GRADERS", ROOT / ".venv-grading" / "bin"))
-WEEK = "week2"  # chapters 3 and 4: four exercises, ten written questions — graded end to end in `make test`
+WEEK = "part2"  # chapters 3 and 4: four exercises, ten written questions — graded end to end in `make test`
 KINDS = ("solved", "untouched", "mistakes")
 
 if not (BIN / "nbgrader").exists() or not (BIN / "otter").exists():
@@ -75,7 +75,7 @@ def test_the_course_folder_is_ready_for_nbgrader(course: Path) -> None:
     assert (course / "nbgrader_config.py").exists() and (course / "mark_scheme.md").exists()
     assert re.search(r"\./wheels/byol_course-[\d.]+-py3-none-any\.whl", (course / "requirements.txt").read_text())
     assert "commit" in (course / "COURSE.md").read_text()
-    for week in WEEKS:
+    for week in PARTS_OF_THE_PLAN:
         names = sorted(p.name for p in notebooks_of(week))
         assert sorted(p.name for p in (course / "source" / week.name).glob("*.ipynb")) == names
         for name in names:
@@ -90,7 +90,7 @@ def test_the_course_folder_is_ready_for_nbgrader(course: Path) -> None:
 
 def test_nbgrader_gives_full_zero_and_partial_scores(graded: dict[str, dict[str, float]]) -> None:
     """Solved: every autograded point; untouched: none; one mistake per exercise: only 'runs' and 'own'."""
-    auto, manual = points(next(w for w in WEEKS if w.name == WEEK))
+    auto, manual = points(next(w for w in PARTS_OF_THE_PLAN if w.name == WEEK))
     assert {kind: graded[kind]["max"] for kind in KINDS} == dict.fromkeys(KINDS, auto + manual)
     assert graded["solved"]["score"] == auto  # the written answers wait for a teacher
     assert graded["untouched"]["score"] == 0
@@ -120,7 +120,7 @@ def otter(tmp_path_factory) -> Path:
 def test_otter_gives_the_same_scores(otter: Path, graded) -> None:
     """The same three submissions, graded chapter by chapter by `otter run`: the same autograded totals."""
     totals = dict.fromkeys(KINDS, 0.0)
-    for path in notebooks_of(next(w for w in WEEKS if w.name == WEEK)):
+    for path in notebooks_of(next(w for w in PARTS_OF_THE_PLAN if w.name == WEEK)):
         name = path.stem
         student = nbformat.read(otter / name / "student" / f"{name}.ipynb", as_version=4)
         assert "grader.check(" in "\n".join(c.source for c in student.cells) and "otter-grader" in student.cells[1].source \
@@ -138,9 +138,10 @@ def test_otter_gives_the_same_scores(otter: Path, graded) -> None:
 
 def test_otter_assigns_every_gradable_chapter(otter: Path) -> None:
     """A student notebook and an autograder zip per chapter with exercises or questions; tests in the metadata."""
-    for name in ("01_augmentations", "04_ema_target", "09_collapse_lab"):
+    for name, exercises in (("01_augmentations", 2), ("04_ema_target", 1), ("09_collapse_lab", 0)):
         student = nbformat.read(otter / name / "student" / f"{name}.ipynb", as_version=4)
-        assert (otter / name / "autograder" / "autograder.zip").exists() and student.metadata["otter"]["tests"]
+        assert (otter / name / "autograder" / "autograder.zip").exists()
+        assert len(student.metadata["otter"]["tests"]) == exercises  # the public tests of each exercise, for grader.check
         assert "Model answer" not in "\n".join(c.source for c in student.cells)
 
 
@@ -152,7 +153,7 @@ def test_the_teaching_guide_shows_the_points_scheme() -> None:
 def test_the_course_folder_builds_without_the_graders(tmp_path: Path) -> None:
     """write_course alone (no nbgrader) writes the sources and the mark scheme, which holds every model answer."""
     made = write_course(tmp_path / "c", nbgrader=None, wheel=False)
-    assert set(made) == {w.name for w in WEEKS}
+    assert set(made) == {w.name for w in PARTS_OF_THE_PLAN}
     scheme = (tmp_path / "c" / "mark_scheme.md").read_text()
-    assert scheme.count("*Model answer:*") == sum(points(w)[1] for w in WEEKS)
+    assert scheme.count("*Model answer:*") == sum(points(w)[1] for w in PARTS_OF_THE_PLAN)
     shutil.rmtree(tmp_path / "c")
