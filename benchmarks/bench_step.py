@@ -195,7 +195,11 @@ class Lightly(Runner):
         self.it = iter(self.loader)  # fresh workers each repeat: nothing prefetched while the others ran
 
     def step(self) -> None:
-        (x0, x1), _ = next(self.it)
+        try:
+            (x0, x1), _ = next(self.it)
+        except StopIteration:  # a small image set (the device's subset zip): start another epoch of the loader
+            self.it = iter(self.loader)
+            (x0, x1), _ = next(self.it)
         m = self.cosine_schedule(self.k, 10_000, 0.99, 1.0)
         self.update_momentum(self.model.backbone, self.model.backbone_momentum, m=m)
         self.update_momentum(self.model.projection_head, self.model.projection_head_momentum, m=m)

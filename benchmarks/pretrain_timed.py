@@ -216,6 +216,10 @@ def main(argv: list[str] | None = None) -> dict:
         except OutOfTime:
             stopped_early = True
         run_seconds = time.perf_counter() - t_run
+        stopped_knn = None
+        if stopped_early and log:  # the network as it stands, mid-schedule: measured and labelled as such
+            net, _ = checkpoint_module.load_networks(checkpoint_module.load_checkpoint(Path(tmp) / "run" / checkpoint_module.CHECKPOINT))
+            stopped_knn = knn(net.to(device), len(log))["knn_top1"]
     checkpoint_module.save_checkpoint = save
 
     report.update({
@@ -223,12 +227,15 @@ def main(argv: list[str] | None = None) -> dict:
         "run_seconds": round(run_seconds, 1),
         "total_seconds": round(time.perf_counter() - t_all, 1),
         "final_knn_top1": None if stopped_early or not log else log[-1]["knn_top1"],
+        # when the budget stopped the run before its schedule ended: kNN of the last saved epoch, mid-schedule
+        "stopped_knn_top1": stopped_knn,
         "final_knn_seconds": knn_seconds[-1] if len(knn_seconds) > 1 else None,
         "train_epoch_seconds_median": statistics.median(r["train_epoch_seconds"] for r in log) if log else None,
     })
     write_json(report, args.json)
     print(f"{len(log)}/{epochs} epochs of {args.arch} in {run_seconds:.0f} s "
-          f"(median training epoch {report['train_epoch_seconds_median']} s); final kNN {report['final_knn_top1']}")
+          f"(median training epoch {report['train_epoch_seconds_median']} s); final kNN {report['final_knn_top1']}"
+          + (f"; stopped early: kNN {stopped_knn} after epoch {len(log)} of {epochs}" if stopped_early else ""))
     return report
 
 
