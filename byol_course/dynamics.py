@@ -184,11 +184,12 @@ class Trajectory:
 
 
 def run_linear(cfg: LinearConfig, seed: int = 0, on_record: Callable[[Trajectory], None] | None = None,
-               step_fn: Callable[..., Weights] | None = None) -> Trajectory:
+               step_fn: Callable[..., Weights] | None = None,
+               directpred_fn: Callable[[torch.Tensor, float], torch.Tensor] | None = None) -> Trajectory:
     """Train the linear model for cfg.steps steps; read out F (on fixed clean inputs) and W_p every cfg.record_every.
 
-    step_fn: a student's step with linear_step's nine positional arguments (the healthy case only:
-    predictor and stop-gradient on). on_record(trajectory) after every read-out (a live figure).
+    step_fn: a student's step with linear_step's nine positional arguments (predictor and stop-gradient
+    on); directpred_fn(F, eps): a student's DirectPred. on_record(trajectory) after every read-out.
     """
     gen = torch.Generator().manual_seed(seed)
     W, W_p, W_a = init_linear(cfg, gen)
@@ -198,7 +199,7 @@ def run_linear(cfg: LinearConfig, seed: int = 0, on_record: Callable[[Trajectory
         x1, x2 = sample_views(cfg.batch_size, cfg.n_in, cfg.sigma, gen)  # (B, n_in) each
         if cfg.directpred:  # the predictor is set, not learned (λ = 0 below)
             F_hat = track_correlation(F_hat, x1 @ W.T, cfg.rho)
-            W_p = directpred_predictor(F_hat, cfg.eps)
+            W_p = (directpred_fn or directpred_predictor)(F_hat, cfg.eps)
         if k % cfg.record_every == 0 or k == cfg.steps:
             s, U = spectrum(correlation(probe @ W.T))  # F = E[f fᵀ], f = W x
             p, cos = predictor_gains(W_p, U)
