@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary[arm] = {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "per_seed": values}
         print(f"{arm:10} kNN mean {summary[arm]['mean']:.1%} ({summary[arm]['min']:.1%}–{summary[arm]['max']:.1%}) over seeds {args.seeds}")
     result = {
-        "command": "python benchmarks/directpred.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python benchmarks/directpred.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d"), "hardware": hardware(), "platform": platform.platform(),
         "python": platform.python_version(), "torch": torch.__version__,
         "protocol": {

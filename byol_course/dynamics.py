@@ -131,6 +131,22 @@ def linear_step(W: torch.Tensor, W_p: torch.Tensor, W_a: torch.Tensor, x1: torch
     return new_W, new_W_p, new_W_a
 
 
+@contextlib.contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """torch on one thread for the block (CPU only), then as before.
+
+    Small tensors gain nothing from a second thread and, on a busy 2-core CPU, wait for it (measured:
+    DirectPred's refresh 70–90 ms on 2 threads, 12 ms on one; 42 runs of the linear model 561 s against 81 s).
+    """
+    n = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 # --- reading out F and W_p ----------------------------------------------------------------------
 
 
@@ -176,6 +192,7 @@ class Trajectory:
     alignment: list[torch.Tensor] = field(default_factory=list)  # (d,) cos(W_p u_j, u_j)
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    final: Weights | None = None  # (W, W_p, W_a) after the last step
 
     def stacked(self, name: str) -> torch.Tensor:
         """One record as a (T, d) tensor (or (T,) for the loss)."""
@@ -191,53 +208,39 @@ def run_linear(cfg: LinearConfig, seed: int = 0, on_record: Callable[[Trajectory
     step_fn: a student's step with linear_step's nine positional arguments (predictor and stop-gradient
     on); directpred_fn(F, eps): a student's DirectPred. on_record(trajectory) after every read-out.
     """
-    gen = torch.Generator().manual_seed(seed)
-    W, W_p, W_a = init_linear(cfg, gen)
-    probe = torch.randn(cfg.probe_size, cfg.n_in, generator=torch.Generator().manual_seed(seed + 10_000))  # clean x
-    traj, F_hat, t0 = Trajectory(), None, time.perf_counter()
-    for k in range(cfg.steps + 1):
-        x1, x2 = sample_views(cfg.batch_size, cfg.n_in, cfg.sigma, gen)  # (B, n_in) each
-        if cfg.directpred:  # the predictor is set, not learned (λ = 0 below)
-            F_hat = track_correlation(F_hat, x1 @ W.T, cfg.rho)
-            W_p = (directpred_fn or directpred_predictor)(F_hat, cfg.eps)
-        if k % cfg.record_every == 0 or k == cfg.steps:
-            s, U = spectrum(correlation(probe @ W.T))  # F = E[f fᵀ], f = W x
-            p, cos = predictor_gains(W_p, U)
-            traj.steps.append(k), traj.eigenvalues.append(s), traj.gains.append(p), traj.alignment.append(cos)
-            traj.loss.append(float(linear_loss(W, W_p, W_a, x1, x2, cfg.stop_gradient)))
-            traj.seconds = time.perf_counter() - t0
-            if on_record is not None:
-                on_record(traj)
-        if k == cfg.steps:
-            break
-        lam = 0.0 if cfg.directpred else cfg.lam
-        if step_fn is not None:
-            W, W_p, W_a = step_fn(W, W_p, W_a, x1, x2, cfg.lr, cfg.weight_decay, lam, cfg.tau)
-        else:
-            W, W_p, W_a = linear_step(W, W_p, W_a, x1, x2, cfg.lr, cfg.weight_decay, lam, cfg.tau,
-                                      predictor=cfg.predictor, stop_gradient=cfg.stop_gradient)
-        if not torch.isfinite(W).all():
-            raise FloatingPointError(f"The linear model diverged at step {k}; lower cfg.lr (now {cfg.lr}).")
-    return traj
+    with _one_cpu_thread(torch.device("cpu")):  # matrices of 16 × 32: one thread is fastest (see _one_cpu_thread)
+        gen = torch.Generator().manual_seed(seed)
+        W, W_p, W_a = init_linear(cfg, gen)
+        probe = torch.randn(cfg.probe_size, cfg.n_in, generator=torch.Generator().manual_seed(seed + 10_000))  # clean x
+        traj, F_hat, t0 = Trajectory(), None, time.perf_counter()
+        for k in range(cfg.steps + 1):
+            x1, x2 = sample_views(cfg.batch_size, cfg.n_in, cfg.sigma, gen)  # (B, n_in) each
+            if cfg.directpred:  # the predictor is set, not learned (λ = 0 below)
+                F_hat = track_correlation(F_hat, x1 @ W.T, cfg.rho)
+                W_p = (directpred_fn or directpred_predictor)(F_hat, cfg.eps)
+            if k % cfg.record_every == 0 or k == cfg.steps:
+                s, U = spectrum(correlation(probe @ W.T))  # F = E[f fᵀ], f = W x
+                p, cos = predictor_gains(W_p, U)
+                traj.steps.append(k), traj.eigenvalues.append(s), traj.gains.append(p), traj.alignment.append(cos)
+                traj.loss.append(float(linear_loss(W, W_p, W_a, x1, x2, cfg.stop_gradient)))
+                traj.seconds = time.perf_counter() - t0
+                if on_record is not None:
+                    on_record(traj)
+            if k == cfg.steps:
+                traj.final = (W, W_p, W_a)
+                break
+            lam = 0.0 if cfg.directpred else cfg.lam
+            if step_fn is not None:
+                W, W_p, W_a = step_fn(W, W_p, W_a, x1, x2, cfg.lr, cfg.weight_decay, lam, cfg.tau)
+            else:
+                W, W_p, W_a = linear_step(W, W_p, W_a, x1, x2, cfg.lr, cfg.weight_decay, lam, cfg.tau,
+                                          predictor=cfg.predictor, stop_gradient=cfg.stop_gradient)
+            if not torch.isfinite(W).all():
+                raise FloatingPointError(f"The linear model diverged at step {k}; lower cfg.lr (now {cfg.lr}).")
+        return traj
 
 
 # --- DirectPred in the real network -------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """torch on one thread for the block (CPU only), then as before.
-
-    On a busy 2-core CPU, DirectPred's refresh (a 256 × 256 eigh and a few 256 × 256 sums) took
-    70–90 ms on 2 threads and 12 ms on one (measured): small ops wait for a second thread.
-    """
-    n = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class DirectPredictor(nn.Module):

@@ -179,3 +179,23 @@ def test_pretrain_with_the_recipes_predictor_is_chapter_5s_run_bit_for_bit() -> 
     assert torch.equal(linear.weight, predictor_for("linear", 32, 0).weight) and linear.bias is None
     with pytest.raises(ValueError, match="choose learned, linear or directpred"):
         predictor_for("mlp", 32, 0)
+
+
+def test_the_benchmark_writes_its_record(tmp_path: Path) -> None:
+    """benchmarks/directpred.py --tiny (one seed, DirectPred only): the JSON has the protocol, the command and a kNN per run."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.spec_from_file_location("directpred_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "directpred.py")
+    bench = importlib.util.module_from_spec(spec)
+    before = dict(os.environ)
+    try:
+        spec.loader.exec_module(bench)  # it sets OMP_* defaults for its own process: undone below
+        out = tmp_path / "dp.json"
+        result = bench.main(["--tiny", "--seeds", "0", "--arms", "directpred", "--out", str(out)])
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    assert out.is_file() and result["command"].startswith("python benchmarks/directpred.py --tiny")
+    assert [r["arm"] for r in result["runs"]] == ["untrained", "directpred"] and all(0 <= r["knn_top1"] <= 1 for r in result["runs"])
+    assert {"date", "hardware", "torch", "protocol"} <= set(result)
