@@ -8,8 +8,8 @@ their Assumption 2 ("zero mean and identity covariance ... covariance σ²I"), s
 Everything the chapter measures is read from F = E[f fᵀ], the correlation of the online
 representation f = W x (their F := W X Wᵀ), and from W_p in F's eigenbasis.
 
-DirectPred (their §4): no gradient for the predictor — "estimate F, compute its eigen-decomposition
-F̂ = Û Λ̂_F Ûᵀ ... and set W_p via p_j = √s_j + ε·max_j s_j, W_p = Û diag[p_j] Ûᵀ" (Eq. 18), with
+DirectPred (their §4): no gradient for the predictor, which "simply estimates F, computes its
+eigen-decomposition F̂ = Û Λ̂_F Ûᵀ, ... and sets W_p via p_j = √s_j + ε max_j s_j, W_p = Û diag[p_j] Ûᵀ" (Eq. 18), with
 "F̂ = ρ F̂ + (1 − ρ) E_B[f fᵀ]" (Eq. 19), "without zero-centering f". Their released code
 (luckmatters, ssl/real-dataset, `balance_type=boost_scale`) divides the eigenvalues by the largest
 first: p_j = √(s_j / max s) + ε, which is Eq. 18 on F̂ / max s. `DirectPredictor` puts DirectPred
@@ -264,7 +264,8 @@ class DirectPredictor(nn.Module):
         """p = W_p z for z (B, d); in training mode z's correlation is kept for the next refresh."""
         if self.training:
             f = z.detach().float()
-            self.pending += f.T @ f  # (d, d)
+            with torch.autocast(f.device.type, enabled=False):  # F̂ in float32, also under a bf16/fp16 run
+                self.pending += f.T @ f  # (d, d)
             self.count += f.shape[0]
         return z @ self.weight.to(z.dtype).T
 
