@@ -190,6 +190,7 @@ class Trajectory:
     eigenvalues: list[torch.Tensor] = field(default_factory=list)  # (d,) each, largest first
     gains: list[torch.Tensor] = field(default_factory=list)  # (d,) p_j = u_jᵀ W_p u_j
     alignment: list[torch.Tensor] = field(default_factory=list)  # (d,) cos(W_p u_j, u_j)
+    predictor_eigenvalues: list[torch.Tensor] = field(default_factory=list)  # (d,) of (W_p + W_pᵀ)/2, largest first
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     final: Weights | None = None  # (W, W_p, W_a) after the last step
@@ -222,6 +223,7 @@ def run_linear(cfg: LinearConfig, seed: int = 0, on_record: Callable[[Trajectory
                 s, U = spectrum(correlation(probe @ W.T))  # F = E[f fᵀ], f = W x
                 p, cos = predictor_gains(W_p, U)
                 traj.steps.append(k), traj.eigenvalues.append(s), traj.gains.append(p), traj.alignment.append(cos)
+                traj.predictor_eigenvalues.append(spectrum((W_p + W_p.T) / 2)[0])  # W_p's own may be complex
                 traj.loss.append(float(linear_loss(W, W_p, W_a, x1, x2, cfg.stop_gradient)))
                 traj.seconds = time.perf_counter() - t0
                 if on_record is not None:

@@ -124,6 +124,7 @@ def test_healthy_run_aligns_the_predictor_with_F_at_the_fixed_point() -> None:
     traj = run_linear(SHORT, seed=0)
     assert traj.stacked("alignment")[-1].min() > 0.99
     assert torch.allclose(traj.stacked("gains")[-1], torch.full((16,), 0.8), atol=0.03)
+    assert torch.allclose(traj.predictor_eigenvalues[-1], torch.full((16,), 0.8), atol=0.03)  # W_p's own (symmetric part)
     assert traj.stacked("eigenvalues").shape == (16, 16) and traj.steps[-1] == 1500
 
 
