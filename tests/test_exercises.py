@@ -114,7 +114,8 @@ def test_importing_one_checker_loads_only_its_chapter() -> None:
     assert not loaded & {"byol_course.exercises.train", "byol_course.train", "byol_course.exercises.objective"}, loaded
 
 
-CHAPTER = {"course": 0, "data": 0, "embedded": 0, "visualize": 0, "augment": 1, "networks": 2, "objective": 3, "ema": 4, "train": 5}
+CHAPTER = {"course": 0, "data": 0, "embedded": 0, "visualize": 0, "augment": 1, "networks": 2, "objective": 3, "ema": 4, "train": 5,
+           "dynamics": 10}
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)

@@ -13,6 +13,7 @@ bottom while an exercise is unsolved.
     chapter 3  objective  check_loss, check_symmetric_loss, check_stop_gradient
     chapter 4  ema        check_ema
     chapter 5  train      check_train_step
+    chapter 10 dynamics   check_linear_step, check_spectrum, check_directpred
 
 `from byol_course.exercises import check_ema` imports only chapter 4's module: the names are
 resolved lazily (PEP 562), so a chapter never loads a later chapter's code.
@@ -33,6 +34,9 @@ _CHECKERS = {
     "check_stop_gradient": "objective",
     "check_ema": "ema",
     "check_train_step": "train",
+    "check_linear_step": "dynamics",
+    "check_spectrum": "dynamics",
+    "check_directpred": "dynamics",
 }
 # Not a checker, but re-exported too: chapter 5's step from the pieces, for notebooks that need a step.
 _OTHERS = {"reference_train_step": "train"}
