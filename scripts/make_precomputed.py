@@ -6,8 +6,7 @@
     python scripts/make_precomputed.py --mode classroom runs/lab-classroom/cache runs/lab-classroom-more/cache
 
 Each run's result.json is copied as result.json.gz (metrics, histories, UMAP and projection
-coordinates: no checkpoint), after checking that its key is the key the code computes today for
-its config and sizes; MANIFEST.json records the commands, date, machine, versions and each
+coordinates: no checkpoint), after checking its lab version, its key and its checksum; MANIFEST.json records the commands, date, machine, versions and each
 file's sha256. The old folder is replaced only once the new one is complete.
 """
 
@@ -27,11 +26,10 @@ from pathlib import Path
 
 import torch
 
-from byol_course.collapse import LAB_VERSION, LabSizes, run_key
+from byol_course.collapse import LAB_VERSION
 from byol_course.collapse.store import PRECOMPUTED, checksum
-from byol_course.config import RunConfig
 
-COMMANDS = [line.strip().rstrip("\\").strip() for line in __doc__.split("\n\n")[1].strip().splitlines()]
+COMMANDS = [" ".join(cmd.split()) for cmd in __doc__.split("\n\n")[1].replace("\\\n", " ").strip().splitlines()]
 
 
 def _git_commit() -> str:
@@ -54,8 +52,6 @@ def package(caches: list[Path], mode: str) -> Path:
                 if result.get("lab_version") != LAB_VERSION or result.get("key") != key:
                     sys.exit(f"{path}: lab version {result.get('lab_version')} or key {result.get('key')} is not this course's "
                              f"({LAB_VERSION}, {key}): run the lab again with this version.")
-                if "start" not in result and run_key(RunConfig.from_dict(result["config"]), LabSizes(**result["sizes"])) != key:
-                    sys.exit(f"{path}: its config and sizes no longer give its key: run the lab again with this version.")
                 if result.get("sha256") not in (None, checksum(result)):
                     sys.exit(f"{path} was edited after the lab wrote it (checksum mismatch).")
                 if key in seen:
@@ -68,11 +64,12 @@ def package(caches: list[Path], mode: str) -> Path:
                 entry.write_bytes(data)
                 seen[key] = entry
                 files.append({"path": str(entry.relative_to(out)), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                              "name": result["name"], "seed": result["config"]["train"]["seed"], "date": result.get("date")})
+                              "name": result["name"], "seed": result["config"]["train"]["seed"], "date": result.get("date"),
+                              "hardware": result.get("hardware")})
         manifest = {
             "what": f"finished collapse-lab runs, {mode} mode: metrics, histories, UMAP and projection coordinates (no checkpoints)",
             "lab_version": LAB_VERSION, "commands": COMMANDS, "commit": _git_commit(), "packaged": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {platform.processor() or platform.platform()}",
+            "machine": f"{platform.machine()}, {platform.platform()}; the runs: {sorted({f['hardware'] for f in files})}",
             "torch": torch.__version__, "python": platform.python_version(), "runs": len(files),
             "bytes": sum(f["bytes"] for f in files), "files": files,
         }  # fmt: skip

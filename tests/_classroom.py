@@ -34,6 +34,9 @@ MISTAKES: dict[str, tuple[list[tuple[str, str]], str]] = {
     "ch06-ema": ([("zip(target.parameters(), online.parameters())", "zip(online.parameters(), target.parameters())")],
                  "moved the online network towards the target"),
     "ch06-train-step": ([("x1, x2 = views(images)", "x1, _ = views(images)\n    _, x2 = views(images)")], "2 times"),
+    "ch10-linear-step": ([("new_Wa = tau * Wa + (1 - tau) * new_W", "new_Wa = tau * Wa + (1 - tau) * W")], "EMA"),
+    "ch10-spectrum": ([("return s.flip(0), U.flip(1)", "return s.flip(0), U")], "eigenvectors"),
+    "ch10-directpred": ([("p = s.sqrt() + eps * s.max()", "p = s + eps * s.max()")], "square root"),
 }
 
 # What the notebooks' set-up and import cells give a solution to work with.

@@ -37,8 +37,8 @@ def _unchanged(given: list[torch.Tensor], kept: list[torch.Tensor], names: str) 
 # --- exercise 1: the update ----------------------------------------------------------------------
 
 
-def _step_inputs() -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(10)
+def _step_inputs(variant: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(10 + variant)
     W, W_p, W_a = torch.randn(3, 5, generator=g), torch.randn(3, 3, generator=g), torch.randn(3, 5, generator=g)
     return W, W_p, W_a, torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
 
@@ -115,9 +115,9 @@ def _weights_problem(value: Any, shapes: list[tuple[int, ...]]) -> str | None:
 
 
 @checker("linear step")
-def check_linear_step(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> str | None:
+def check_linear_step(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]], variant: int = 0) -> str | None:
     """fn(W, W_p, W_a, x1, x2, lr, weight_decay, lam, tau) must return linear_step's (W, W_p, W_a) and leave its inputs alone."""
-    inputs = _step_inputs()
+    inputs = _step_inputs(variant)
     for args in (_STEP_ARGS, dict(lr=0.05, weight_decay=0.0, lam=0.5, tau=0.0)):
         given = [t.clone() for t in inputs]
         out = call(fn, *given, *args.values())
@@ -155,16 +155,16 @@ def _gradients(W, W_p, W_a, x1, x2):
 # --- exercise 2: the read-out ---------------------------------------------------------------------
 
 
-def _features() -> torch.Tensor:
+def _features(variant: int = 0) -> torch.Tensor:
     """f (N = 8, d = 3) with a non-zero mean and F's eigenvalues well apart."""
-    g = torch.Generator().manual_seed(20)
+    g = torch.Generator().manual_seed(20 + variant)
     return torch.randn(8, 3, generator=g) * torch.tensor([3.0, 1.0, 0.3]) + torch.tensor([1.0, -0.5, 0.2])
 
 
 @checker("spectrum")
-def check_spectrum(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> str | None:
+def check_spectrum(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], variant: int = 0) -> str | None:
     """fn(f) must return F = E[f fᵀ]'s eigenvalues, largest first, and its eigenvectors as the columns of U (any signs)."""
-    f = _features()
+    f = _features(variant)
     given = f.clone()
     out = call(fn, given)
     if out.problem:
@@ -248,11 +248,11 @@ def directpred_mistakes(F: torch.Tensor, eps: float) -> list[tuple[Callable[[], 
 
 
 @checker("DirectPred")
-def check_directpred(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str | None:
+def check_directpred(fn: Callable[[torch.Tensor, float], torch.Tensor], variant: int = 0) -> str | None:
     """fn(F, eps) must return W_p = U diag(√s_j + ε·max_j s_j) Uᵀ (Tian et al.'s Eq. 18), s clamped at 0."""
     # first eigenvalues well apart; then a zero eigenvalue that rounding made slightly negative, as F̂'s are, and another ε
     for values, eps, seed in (([4.0, 1.0, 0.25, 0.04], 0.1, 30), ([2.0, 0.5, 0.02, -1e-9], 0.05, 31)):
-        F = _psd(values, seed)
+        F = _psd(values, seed + 10 * variant)
         given = F.clone()
         out = call(fn, given, eps)
         if out.problem:
