@@ -49,9 +49,12 @@ COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg"}
 
 # The last cell of every executed chapter: the kernel says where the outputs come from. Its text is
-# part of the cache key, so changing it re-runs every chapter once.
+# part of the cache key, so changing it re-runs every chapter once; so is the fingerprint of the
+# package modules the chapter imports (see package_fingerprint), so that a chapter whose code is
+# unchanged is re-run when the package code it runs has changed.
 PROVENANCE_SOURCE = """\
 # byol-course site build: where these outputs come from (this cell is not shown on the page)
+# package modules this chapter runs: {fingerprint}
 import datetime as _dt, json as _json, platform as _platform, torch as _torch
 from byol_course.course import mode as _mode
 from byol_course.device import hardware as _hardware
@@ -59,8 +62,31 @@ print(_json.dumps({"mode": _mode(), "hardware": _hardware(), "torch": _torch.__v
                    "python": _platform.python_version(),
                    "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}))"""
 
-# ipywidgets models a reader can operate: a widget holding one of these is "live in Jupyter".
-CONTROLS = re.compile(r"(Slider|Checkbox|Dropdown|Button|Toggle|Text|Select|RadioButtons|Picker|Play|Combobox)Model$")
+# ipywidgets models a reader can operate (a widget holding one is "live in Jupyter"), by a part of the
+# model's name, first match wins: SelectionSliderModel is a slider.
+CONTROLS = [("Slider", "slider"), ("Checkbox", "checkbox"), ("Dropdown", "menu"), ("Button", "button"),
+            ("Toggle", "toggle"), ("Radio", "choice"), ("Select", "choice"), ("Text", "text field"),
+            ("Combobox", "text field"), ("Picker", "picker"), ("Play", "player")]
+
+
+def control_kind(model_name: str) -> str | None:
+    """'slider' for FloatSliderModel, None for a model nobody operates (Output, HTML, a box)."""
+    return next((word for part, word in CONTROLS if part in model_name), None) if model_name.endswith("Model") else None
+
+
+def describe_controls(controls: list[tuple[str, str]]) -> str:
+    """[("slider", "hue"), ("slider", "contrast"), ("button", "run")] -> 'two sliders (hue, contrast) and a button (run)'."""
+    numbers = {1: "a", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    groups: dict[str, list[str]] = {}
+    for word, label in controls:
+        groups.setdefault(word, []).append(label)
+    parts = []
+    for word, labels in groups.items():
+        n = len(labels)
+        named = ", ".join(label for label in labels if label)
+        parts.append(f"{numbers.get(n, n)} {word}{'es' if n > 1 and word.endswith('x') else 's' if n > 1 else ''}"
+                     + (f" ({named})" if named else ""))
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 class BuildError(RuntimeError):
@@ -154,6 +180,66 @@ def kernel_dir(work: Path, python: Path) -> Path:
     return spec.parents[2]
 
 
+def module_file(name: str, root: Path) -> Path | None:
+    base = root / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported(code: str, package: str = "") -> list[str]:
+    """Module names that `code` imports (for `from m import x`, both m and m.x: x may be a module).
+
+    `package` resolves relative imports. IPython's %magic and !shell lines count as `pass`.
+    """
+    import ast
+
+    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in code.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return re.findall(r"^\s*(?:from|import)\s+(byol_course(?:\.\w+)*)", code, flags=re.M)
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # from .x import y, from . import x
+                parts = package.split(".")
+                target = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names += [target] + [f"{target}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return names
+
+
+def package_fingerprint(code: str, root: Path = ROOT) -> str:
+    """A hash of every package file that `code` imports, directly or through other package modules.
+
+    Parent packages' __init__.py count too (importing byol_course.collapse runs them). A change to
+    byol_course/collapse/ then re-runs chapter 9 and not chapter 0, whose modules it does not touch.
+    """
+    import hashlib
+
+    todo = [n for n in imported(code) if n.startswith("byol_course")]
+    seen: dict[str, Path] = {}
+    while todo:
+        parts = todo.pop().split(".")
+        for i in range(1, len(parts) + 1):  # byol_course, byol_course.collapse, byol_course.collapse.runner
+            mod = ".".join(parts[:i])
+            file = module_file(mod, root)
+            if file is None or mod in seen:
+                continue
+            seen[mod] = file
+            package = mod if file.name == "__init__.py" else mod.rpartition(".")[0]
+            todo += [n for n in imported(file.read_text(encoding="utf-8"), package) if n.startswith("byol_course")]
+    digest = hashlib.sha256()
+    for mod in sorted(seen):
+        digest.update(f"{seen[mod].relative_to(root).as_posix()}\n".encode() + seen[mod].read_bytes())
+    return f"{digest.hexdigest()[:16]} ({len(seen)} files)"
+
+
 def exec_notebook(path: Path):
     """The notebook as the site executes it: instructor version, the site's kernel, the provenance cell."""
     import nbformat
@@ -163,7 +249,10 @@ def exec_notebook(path: Path):
 
     nb = instructor_version(nbformat.read(path, as_version=4))
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "byol-course (site build)", "language": "python"}
-    nb.cells.append(nbformat.v4.new_code_cell(PROVENANCE_SOURCE))
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code") + "\n" + PROVENANCE_SOURCE
+    nb.cells.append(nbformat.v4.new_code_cell(PROVENANCE_SOURCE.replace("{fingerprint}", package_fingerprint(code))))
+    for i, cell in enumerate(nb.cells):  # some committed cells lack the id nbformat 4.5 requires (ids are not hashed)
+        cell.setdefault("id", f"site-{i}")
     return nb
 
 
@@ -220,8 +309,8 @@ def _html(text: str) -> dict:
 def static_widget(view: dict, state: dict) -> tuple[list[dict], list[str]]:
     """A widget output as static outputs: what its Output areas held and its progress bars' last text.
 
-    Returns (outputs, controls): controls names the interactive parts (sliders, buttons, ...), which
-    only work in a live kernel.
+    Returns (outputs, controls): controls are (kind, label) of the interactive parts (sliders,
+    buttons, ...), which only work in a live kernel.
     """
     outputs, controls, seen = [], [], set()
 
@@ -237,9 +326,8 @@ def static_widget(view: dict, state: dict) -> tuple[list[dict], list[str]]:
             outputs.append(_html(f'<progress class="site-progress" value="{st.get("value", 0)}" max="{st.get("max", 100)}"></progress>'))
         elif name in ("HTMLModel", "LabelModel") and st.get("value"):
             outputs.append(_html(f'<span class="site-widget-text">{st["value"]}</span>'))
-        elif CONTROLS.search(name):
-            label = st.get("description") or name.removesuffix("Model")
-            controls.append(f"{label} ({name.removesuffix('Model').lower()})")
+        elif kind := control_kind(name):
+            controls.append((kind, st.get("description") or ""))
         for child in st.get("children", []):
             if isinstance(child, str) and child.startswith("IPY_MODEL_"):
                 walk(child.removeprefix("IPY_MODEL_"))
@@ -268,12 +356,12 @@ def present_widgets(nb, name: str) -> int:
             count += 1
             shown, controls = static_widget(view, state)
             if controls:
-                what = "; ".join(controls)
+                what = describe_controls(controls)
                 after = ("Below: what the widget showed when the notebook ran." if shown else
                          "Its figure appears when you use a control, so this page has none to show here.")
                 new.append(_html(
                     '<div class="admonition note site-widget-note"><p class="admonition-title">Live in Jupyter</p>'
-                    f"<p>Here the notebook shows an interactive widget — {what}. It works in a running "
+                    f"<p>Here the notebook shows an interactive widget: {what}. It works in a running "
                     f"notebook (Jupyter or Colab), not on this page. {after}</p></div>"))
             new.extend(shown)
         cell.outputs = [nbformat_output(o) for o in new]
@@ -306,7 +394,7 @@ def goals_of(nb) -> bool:
     return False
 
 
-def header_cell(path: Path, done: Executed, data: dict, has_goals: bool):
+def header_cell(path: Path, done: Executed, data: dict, has_goals: bool, exercises: int):
     """The chapter's header box, placed after its first cell."""
     import nbformat
 
@@ -316,7 +404,7 @@ def header_cell(path: Path, done: Executed, data: dict, has_goals: bool):
         mode = "**smoke mode** (tiny sizes: the CI check of this site, not the classroom outputs)"
     else:
         mode = f"**{p['mode']} mode**"
-    secs = f", in {done.seconds:.0f} s" if done.seconds else ""
+    secs = f"; the notebook ran for {done.seconds:.0f} s" if done.seconds else ""
     student = data.get("student_time", TO_MEASURE)
     lines = [
         "```{admonition} This chapter on the website",
@@ -329,9 +417,10 @@ def header_cell(path: Path, done: Executed, data: dict, has_goals: bool):
         f"- **Estimated student time**: {'not measured yet' if student == TO_MEASURE else student}.",
         f"- **The notebook**: {{download}}`download {path.name} <../_notebooks/{path.name}>`, or open it "
         "in Colab with the badge above.",
-        "- **Exercises** appear solved here: each solution is folded under *Show the solution*. "
-        "Try it yourself in the notebook first.",
     ]
+    if exercises:
+        lines.append(f"- **The {exercises} exercise{'s' if exercises > 1 else ''}** appear{'' if exercises > 1 else 's'} "
+                     "solved here: each solution is folded under its toggle. Try it yourself in the notebook first.")
     if not has_goals:
         lines.append("- **Learning goals** (from site/chapters.toml):")
         lines += [f"  - {goal}" for goal in data["goals"]]
@@ -357,7 +446,8 @@ def present(path: Path, done: Executed, data: dict, on_site: set[str], root: Pat
                 tags.append("hide-input")
             cell.metadata["mystnb"] = {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"}
     widgets = present_widgets(nb, path.name)
-    nb.cells.insert(1, header_cell(path, done, data, has_goals))
+    exercises = sum(1 for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    nb.cells.insert(1, header_cell(path, done, data, has_goals, exercises))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.nbformat_minor = max(nb.nbformat_minor, 5)
     for i, cell in enumerate(nb.cells):  # fixed ids: an unchanged chapter stages the same file
@@ -439,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="staging, doctrees, cache, run folders (default build/site-work/<mode>)")
     parser.add_argument("--python", type=Path, default=ROOT / ".venv" / "bin" / "python",
                         help="the Python of the course's venv: the notebooks' kernel (default .venv/bin/python)")
-    parser.add_argument("--timeout", type=int, default=None, help="seconds a cell may run (default 600 smoke, 3600 classroom)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds a cell may run (default 600 smoke, 7200 classroom)")
     parser.add_argument("--only", nargs="*", default=None, help="only the chapters whose names start so (a quicker look; not for publishing)")
     args = parser.parse_args(argv)
 
@@ -449,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     python = args.python if args.python.is_absolute() else (Path.cwd() / args.python)
     if not python.exists():
         raise SystemExit(f"{python} is missing: the notebooks run in the course's venv (make site creates it)")
-    timeout = args.timeout or (600 if args.smoke else 3600)
+    timeout = args.timeout or (600 if args.smoke else 7200)
 
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(kernel_dir(work, python)), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)
     os.environ.pop("MPLBACKEND", None)  # the kernel must draw inline, as for a student
