@@ -5,7 +5,9 @@
 
 Writes OUTDIR/front.png (the top of the README page), OUTDIR/chapter-top.png (the chapter's title,
 badge, goals and header box), OUTDIR/chapter-solution.png (its first exercise: the folded solution
-and the checker's output) and OUTDIR/chapter-figure.png (its first figure). The site is served on
+and the checker's output), OUTDIR/chapter-figure.png (its first figure), and where the chapter has
+them OUTDIR/chapter-widget.png (its first widget, made static) and OUTDIR/chapter-progress.png (its
+first progress bar). The site is served on
 127.0.0.1 and shown in Debian's headless Chromium, as tests/browser/check_site.py does.
 """
 
@@ -42,7 +44,8 @@ def main(argv: list[str]) -> int:
         page.wait_for_timeout(1000)  # MathJax
         page.screenshot(path=str(args.outdir / "chapter-top.png"))
         shots.append("chapter-top.png")
-        for name, selector in (("chapter-solution.png", "details.hide.above-input"), ("chapter-figure.png", ".cell_output img")):
+        for name, selector in (("chapter-solution.png", "details.hide.above-input"), ("chapter-figure.png", ".cell_output img"),
+                               ("chapter-widget.png", ".site-widget-note"), ("chapter-progress.png", ".site-progress-line")):
             target = page.locator(selector).first
             if target.count():
                 target.evaluate("e => e.scrollIntoView({block: 'start'})")

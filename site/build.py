@@ -302,6 +302,11 @@ def execute(path: Path, cache_dir: Path, cwd: Path, timeout: int) -> Executed:
 # ---------------------------------------------------------------- notebooks: present
 
 
+def _plain(stream: dict) -> dict:
+    text = stream.get("text", "")
+    return {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "".join(text) if isinstance(text, list) else text}}
+
+
 def _html(text: str) -> dict:
     return {"output_type": "display_data", "metadata": {}, "data": {"text/html": text}}
 
@@ -320,8 +325,8 @@ def static_widget(view: dict, state: dict) -> tuple[list[dict], list[str]]:
         seen.add(model_id)
         model = state[model_id]
         name, st = model.get("model_name", ""), model.get("state", {})
-        if name == "OutputModel":
-            outputs.extend(copy.deepcopy(st.get("outputs", [])))
+        if name == "OutputModel":  # its printed text as a block of its own: the page merges a cell's streams
+            outputs.extend(_plain(o) if o.get("output_type") == "stream" else copy.deepcopy(o) for o in st.get("outputs", []))
         elif name in ("FloatProgressModel", "IntProgressModel"):
             outputs.append(_html(f'<progress class="site-progress" value="{st.get("value", 0)}" max="{st.get("max", 100)}"></progress>'))
         elif name in ("HTMLModel", "LabelModel") and st.get("value"):

@@ -37,6 +37,7 @@ myst_heading_anchors = 3
 nb_execution_mode = "off"  # site/build.py executed the notebooks through jupyter-cache
 nb_ipywidgets_js = {}  # no require.js / widget manager from a CDN: widgets are static on the site
 nb_merge_streams = True  # one block per stream, as Jupyter shows it
+nb_render_markdown_format = "myst"  # Markdown outputs (the lab's result tables) with tables, as Jupyter shows them
 nb_output_stderr = "show"
 
 # MathJax: the local copy, and the same delimiters as Jupyter
@@ -61,6 +62,7 @@ html_theme_options = {
     "show_navbar_depth": 1,
     "show_toc_level": 2,
     "navigation_with_keys": False,
+    "navbar_persistent": [],  # the sidebar has the search field; no second one in a top bar
     "extra_footer": f"<p>{footer}. <a href=\"{REPO_URL}\">Source on GitHub</a>.</p>",
 }
 
