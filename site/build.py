@@ -506,7 +506,7 @@ def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_d
         write_if_changed(src / name, text, written)
     for rel in sorted(assets):
         write_if_changed(src / rel, (root / rel).read_bytes(), written)
-    write_if_changed(src / "images" / "colab-badge.svg", (SITE / "static" / "colab-badge.svg").read_bytes(), written)
+    write_if_changed(src / "images" / "colab-badge.svg", (SITE / "images" / "colab-badge.svg").read_bytes(), written)
     for path in sorted(src.rglob("*"), reverse=True):  # what an earlier build staged and this one did not
         if path.is_file() and path not in written:
             path.unlink()
