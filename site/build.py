@@ -36,7 +36,10 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest brings tomli (the site's own venv needs 3.11+ for Sphinx 9)
+    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,8 +288,11 @@ def execute(path: Path, cache_dir: Path, cwd: Path, timeout: int) -> Executed:
         result = single_nb_execution(nb, cwd=str(cwd), timeout=timeout, allow_errors=False, meta_override=False)
         if result.err is not None:
             raise BuildError(f"{path.name} failed to execute:\n{result.exc_string}")
-        cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": result.time}),
-                                    check_validity=False, overwrite=True)
+        record = cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": result.time}),
+                                             check_validity=False, overwrite=True)
+        for old in cache.list_cache_records():  # this chapter's earlier versions: the cache keeps one per chapter
+            if old.uri == str(path) and old.pk != record.pk:
+                cache.remove_cache(old.pk)
         done = Executed(nb, result.time, cached=False)
     last = done.nb.cells.pop()  # the provenance cell
     text = "".join(o.get("text", "") for o in last.get("outputs", []) if o.get("output_type") == "stream")

@@ -23,7 +23,10 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest brings tomli (the site's own venv needs 3.11+ for Sphinx 9)
+    import tomli as tomllib
 from pathlib import Path
 
 import pytest
