@@ -249,3 +249,25 @@ def test_package_fingerprint_follows_the_imports(tmp_path: Path) -> None:
     assert build.package_fingerprint(code, tmp_path) == before
     (pkg / "sub" / "d.py").write_text("Z = 2\n")
     assert build.package_fingerprint(code, tmp_path) != before
+
+
+def test_a_chapter_page_without_goals_takes_them_from_the_data_file(tmp_path: Path) -> None:
+    """A chapter with no **Learning goals** paragraph: its goals from site/chapters.toml, else the build fails saying so."""
+    import nbformat
+
+    badge = f"[![Open In Colab]({build.COLAB_BADGE})](https://colab.research.google.com/github/o/r/blob/main/notebooks/10_new.ipynb)"
+    solution = nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    solution.metadata["nbgrader"] = {"solution": True, "grade_id": "ch10-f"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# Chapter 10 — New\n\n{badge}"), solution])
+    path = tmp_path / "notebooks" / "10_new.ipynb"
+    done = build.Executed(nb, 12.0, cached=False, provenance={"mode": "classroom", "hardware": "a CPU, 2 threads", "torch": "2.x", "finished": "2026-12-04T10:00:00+00:00"})
+    with pytest.raises(build.BuildError, match="Learning goals"):
+        build.present(path, build.Executed(nbformat.from_dict(nb), 1.0, False, done.provenance), {}, set(), tmp_path, "https://github.com/o/r", set())
+    page, widgets = build.present(path, done, {"goals": ["Say what is new."], "student_time": "TO MEASURE"}, set(), tmp_path, "https://github.com/o/r", set())
+    header = page.cells[1].source
+    assert "computed in **classroom mode** on a CPU, 2 threads (torch 2.x), 2026-12-04; the notebook ran for 12 s" in header
+    assert "- **Learning goals** (from site/chapters.toml):\n  - Say what is new." in header
+    assert "**Estimated student time**: not measured yet" in header and "**The 1 exercise** appears solved" in header
+    assert "{download}`download 10_new.ipynb <../_notebooks/10_new.ipynb>`" in header
+    assert "../images/colab-badge.svg" in page.cells[0].source and build.COLAB_BADGE not in page.cells[0].source
+    assert "hide-input" in page.cells[2].metadata["tags"] and widgets == 0
