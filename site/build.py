@@ -287,7 +287,10 @@ def execute(path: Path, cache_dir: Path, cwd: Path, timeout: int) -> Executed:
     else:
         log(f"executing {path.name} ...")
         cwd.mkdir(parents=True, exist_ok=True)
-        result = single_nb_execution(nb, cwd=str(cwd), timeout=timeout, allow_errors=False, meta_override=False)
+        try:
+            result = single_nb_execution(nb, cwd=str(cwd), timeout=timeout, allow_errors=False, meta_override=False)
+        except Exception as e:  # noqa: BLE001 - e.g. nbclient's DeadKernelError (killed, out of memory)
+            raise BuildError(f"{path.name}: the kernel failed: {type(e).__name__}: {e}") from e
         if result.err is not None:
             raise BuildError(f"{path.name} failed to execute:\n{result.exc_string}")
         record = cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": result.time}),
