@@ -34,6 +34,7 @@ import posixpath
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 try:
@@ -287,8 +288,14 @@ def execute(path: Path, cache_dir: Path, cwd: Path, timeout: int) -> Executed:
     else:
         log(f"executing {path.name} ...")
         cwd.mkdir(parents=True, exist_ok=True)
+        from jupyter_client.manager import KernelManager
+
+        # IPC sockets, not TCP ports: on a machine where others start kernels too, two kernels can race
+        # for one free port and a client can end up talking to someone else's kernel.
+        sockets = Path(tempfile.mkdtemp(prefix="byol-site-kernel-"))
+        km = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(sockets / "kernel"))
         try:
-            result = single_nb_execution(nb, cwd=str(cwd), timeout=timeout, allow_errors=False, meta_override=False)
+            result = single_nb_execution(nb, cwd=str(cwd), timeout=timeout, allow_errors=False, meta_override=False, km=km)
         except Exception as e:  # noqa: BLE001 - e.g. nbclient's DeadKernelError (killed, out of memory)
             raise BuildError(f"{path.name}: the kernel failed: {type(e).__name__}: {e}") from e
         if result.err is not None:
