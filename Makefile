@@ -78,3 +78,29 @@ gpu-rehearsal: $(STAMP) .whl/MANIFEST.json  ## the device command on the CPU, ti
 
 gpu-check:  ## the device command (needs a CUDA GPU; python3 = the machine's own)
 	bash benchmarks/gpu_check.sh --out $(GPU_OUT)
+
+# --- the course as a website (docs/site.md): Sphinx + MyST-NB in their own venv, never in .venv -------
+# make site: build/site/, the chapters executed in classroom mode through jupyter-cache (a rebuild re-runs
+# only chapters whose code, or package code they import, changed); make site-smoke: build/site-smoke/,
+# smoke mode, what tests/test_site.py builds and checks in headless Chromium during `make test`.
+.PHONY: site site-smoke site-venv site-check site-screenshots
+SITE_VENV ?= .venv-site
+$(SITE_VENV)/.installed: site/requirements.txt
+	@test -x $(SITE_VENV)/bin/python || $(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/python -m pip install --quiet -r site/requirements.txt
+	@touch $@
+
+site-venv: $(SITE_VENV)/.installed  ## the website's tools in .venv-site (the site tests of `make test` need it)
+
+site: $(STAMP) $(SITE_VENV)/.installed  ## the website in build/site/, chapters executed in classroom mode (cached)
+	$(SITE_VENV)/bin/python site/build.py --python $(PY)
+
+site-smoke: $(STAMP) $(SITE_VENV)/.installed  ## the website in smoke mode, build/site-smoke/ (what `make test` checks)
+	$(SITE_VENV)/bin/python site/build.py --smoke --python $(PY)
+
+site-check: $(SITE_VENV)/.installed  ## every page of build/site/ in headless Chromium: images, links, search, offline
+	$(SITE_VENV)/bin/python tests/browser/check_site.py build/site
+
+SHOTS ?= runs/site-screenshots
+site-screenshots: $(SITE_VENV)/.installed  ## screenshots of build/site/'s front page and chapter 3 into $(SHOTS)/
+	$(SITE_VENV)/bin/python scripts/site_screenshots.py $(SHOTS)
