@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+GRADING_VENV ?= .venv-grading
+SITE_VENV    ?= .venv-site
 
 .PHONY: demo test test-browser lab clean student classroom otter
 
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## pretrain BYOL on the embedded dataset and print the table
 	$(PY) -m byol_course demo --out runs/demo
 
-test: $(STAMP) $(GRADING_VENV)/.installed  ## the whole test suite, notebooks and the graders' end-to-end test included
+test: $(STAMP) $(GRADING_VENV)/.installed $(SITE_VENV)/.installed  ## the whole test suite: notebooks, the graders end to end, the website
 	BYOL_COURSE_SMOKE=1 BYOL_COURSE_REQUIRE_GRADERS=1 BYOL_COURSE_GRADERS=$(abspath $(GRADING_VENV))/bin \
 		$(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks,)
 
@@ -31,7 +33,6 @@ lab: $(STAMP)   ## JupyterLab on the notebooks (the browser test starts it the s
 # The graders (nbgrader, otter-grader) live in their own venv: installed into .venv, nbgrader's JupyterLab
 # extensions would change `make lab`. They are installed with .venv's versions as constraints, and a .pth file
 # lets the grading venv (and the kernels it starts) import the course venv's packages: torch, byol_course.
-GRADING_VENV ?= .venv-grading
 $(GRADING_VENV)/.installed: classroom/grading-requirements.txt $(STAMP)
 	@test -x $(GRADING_VENV)/bin/python || $(PYTHON) -m venv $(GRADING_VENV)
 	$(PY) -m pip freeze --exclude-editable > $(GRADING_VENV)/constraints.txt
@@ -84,7 +85,6 @@ gpu-check:  ## the device command (needs a CUDA GPU; python3 = the machine's own
 # only chapters whose code, or package code they import, changed); make site-smoke: build/site-smoke/,
 # smoke mode, what tests/test_site.py builds and checks in headless Chromium during `make test`.
 .PHONY: site site-smoke site-venv site-check site-screenshots
-SITE_VENV ?= .venv-site
 $(SITE_VENV)/.installed: site/requirements.txt
 	@test -x $(SITE_VENV)/bin/python || $(PYTHON) -m venv $(SITE_VENV)
 	$(SITE_VENV)/bin/python -m pip install --quiet -r site/requirements.txt

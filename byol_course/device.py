@@ -111,4 +111,5 @@ def hardware() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {threads} thread{'' if threads == 1 else 's'}"

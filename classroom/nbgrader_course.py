@@ -33,11 +33,10 @@ CONFIG = '''\
 # nbgrader configuration of the BYOL course (written by `make classroom`).
 c = get_config()  # noqa: F821 — nbgrader provides it
 c.CourseDirectory.course_id = "byol-course"
-c.CourseDirectory.db_assignments = {assignments}
 # A cell may take minutes in classroom mode; under nbgrader (NBGRADER_EXECUTION) the course runs its smoke
 # sizes, where no cell takes more than a few seconds on a 2-core CPU. The limit is for a runaway submission.
 c.Execute.timeout = 300
-c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 '''
 
@@ -64,8 +63,7 @@ def build_wheel(out: Path) -> Path:
 def write_course(out: Path, nbgrader: str | None = None, wheel: bool = True) -> dict:
     """Write the course folder; with an nbgrader executable, also generate the student versions."""
     out.mkdir(parents=True, exist_ok=True)
-    assignments = [{"name": w.name, "duedate": None} for w in PARTS_OF_THE_PLAN]
-    (out / "nbgrader_config.py").write_text(CONFIG.format(assignments=repr(assignments)))
+    (out / "nbgrader_config.py").write_text(CONFIG)  # generate_assignment adds each assignment to the gradebook
     made = {}
     for week in PARTS_OF_THE_PLAN:
         folder = out / "source" / week.name

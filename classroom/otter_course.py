@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -108,6 +109,17 @@ def master(nb, chapter: int, name: str):
     return out
 
 
+def _ensure_tests_folder(zipped: Path) -> None:
+    """Give an autograder of a chapter with written questions only an empty tests/ folder.
+
+    otter assign writes none when no question is autograded, and the autograder then stops with
+    FileNotFoundError './source/tests' (otter run and Gradescope alike) instead of grading nothing.
+    """
+    with zipfile.ZipFile(zipped, "a") as z:
+        if not any(n.startswith("tests/") for n in z.namelist()):
+            z.writestr(zipfile.ZipInfo("tests/"), "")
+
+
 def write_otter(out: Path, otter: str | None = None) -> list[str]:
     """Write a master per gradable chapter under out/masters; with an otter executable, run otter assign on each."""
     made = []
@@ -129,6 +141,7 @@ def write_otter(out: Path, otter: str | None = None) -> list[str]:
                            capture_output=True, text=True)
             (zipped,) = (dist / "autograder").glob(f"{name}-autograder_*.zip")
             zipped.rename(dist / "autograder" / "autograder.zip")  # a stable name for Gradescope and `otter run`
+            _ensure_tests_folder(dist / "autograder" / "autograder.zip")
         made.append(name)
     return made
 

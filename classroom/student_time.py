@@ -12,6 +12,7 @@ cells take to run in classroom mode — the one measured term, from the file tha
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -87,8 +88,10 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=RUN_TIMES, help="chapters_alone.sh's results file (classroom mode)")
+    parser.add_argument("--json", action="store_true", help="the rows as JSON (what the website's build reads)")
     args = parser.parse_args(argv)
-    print(table(estimate(runs=args.runs)))
+    rows = estimate(runs=args.runs)
+    print(json.dumps(rows, indent=1) if args.json else table(rows))
 
 
 if __name__ == "__main__":

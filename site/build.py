@@ -5,7 +5,7 @@
 Three steps, all offline:
 
 1. **Execute** every chapter (`notebooks/[0-9][0-9]_*.ipynb`, found by glob) in its *instructor*
-   version (scripts/student_version.py: self-study stubs dropped, solutions in place), in a kernel of
+   version (classroom/student_version.py: self-study stubs dropped, solutions in place), in a kernel of
    the course's own venv (`--python`, default .venv/bin/python), through jupyter-cache: a notebook
    whose code cells are unchanged is read from the cache (build/site-work/<mode>/cache), so a rebuild
    re-runs only the chapters whose code changed. Smoke and classroom keep separate caches. A last
@@ -133,6 +133,20 @@ def load_chapter_data(root: Path = ROOT) -> dict[str, dict]:
     return tomllib.loads((root / "site" / "chapters.toml").read_text()).get("chapters", {})
 
 
+def student_times(python: Path, root: Path = ROOT) -> dict[str, str]:
+    """Chapter stem → its estimated student time, as the teaching guide's table gives it.
+
+    `python -m classroom.student_time --json`, run by the course's Python (it reads the chapters'
+    exercises through byol_course, which needs torch: not in the site's venv).
+    """
+    run = subprocess.run([str(python), "-m", "classroom.student_time", "--json"], cwd=root, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise BuildError(f"classroom.student_time failed, so the pages cannot give student times: {run.stderr.strip().splitlines()[-1:]}")
+    rows = json.loads(run.stdout)
+    return {r["name"]: f"about {r['total']:.0f} min (reading {r['reading']:.0f}, exercises {r['exercising']}, written questions "
+                       f"{r['answering']}, running {r['running']:.0f}: an estimate, method in the teaching guide)" for r in rows}
+
+
 # ---------------------------------------------------------------- links
 
 
@@ -248,8 +262,8 @@ def exec_notebook(path: Path):
     """The notebook as the site executes it: instructor version, the site's kernel, the provenance cell."""
     import nbformat
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from student_version import instructor_version
+    sys.path.insert(0, str(ROOT))
+    from classroom.student_version import instructor_version  # nbformat only: no torch in the site's venv
 
     with warnings.catch_warnings():  # notebooks 05, 08, 09 have cells without the id nbformat 4.5 wants: given below
         warnings.filterwarnings("ignore", message="Cell is missing an id field")
@@ -497,7 +511,8 @@ def toctree(caption: str, entries: list[str]) -> str:
     return "\n".join(["", "```{toctree}", ":hidden:", f":caption: {caption}", "", *entries, "```", ""])
 
 
-def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_data: bool = True) -> dict:
+def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_data: bool = True,
+          student: dict[str, str] | None = None) -> dict:
     """Write the Sphinx source tree; remove what no longer belongs there. Returns a summary."""
     import nbformat
 
@@ -506,6 +521,8 @@ def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_d
     chapter_files = list(executed)
     on_site = {str(p.relative_to(root)) for p in page_files.values()} | {f"notebooks/{p.name}" for p in chapter_files}
     data = load_chapter_data(root)
+    for stem, text in (student or {}).items():  # site/chapters.toml's own student_time, where given, wins
+        data.setdefault(stem, {}).setdefault("student_time", text)
     written: set[Path] = set()
     assets: set[str] = set()
     widgets = {}
@@ -579,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         executed = {p: execute(p, work / "cache", work / "run" / "notebooks", timeout) for p in found}
         t_exec = time.monotonic() - t0
-        summary = stage(work / "src", executed)
+        summary = stage(work / "src", executed, student=student_times(python))
     except BuildError as e:
         print(f"\n[site] FAILED: {e}", file=sys.stderr)
         return 1

@@ -145,6 +145,21 @@ def test_otter_assigns_every_gradable_chapter(otter: Path) -> None:
         assert "Model answer" not in "\n".join(c.source for c in student.cells)
 
 
+def test_otter_grades_a_chapter_of_written_questions_only(otter: Path) -> None:
+    """Chapter 0 has written questions and no exercise: its autograder runs (nothing autograded) instead of
+    stopping on otter's missing tests/ folder."""
+    name = "00_welcome"
+    student = nbformat.read(otter / name / "student" / f"{name}.ipynb", as_version=4)
+    assert not student.metadata["otter"]["tests"]
+    folder = otter / "runs" / name
+    folder.mkdir(parents=True)
+    nbformat.write(student, folder / f"{name}.ipynb")
+    _run(str(BIN / "otter"), "run", "-a", str(otter / name / "autograder" / "autograder.zip"), "-o", str(folder),
+         str(folder / f"{name}.ipynb"), cwd=folder)
+    results = json.loads((folder / "results.json").read_text())
+    assert all(t.get("status") == "passed" and not t.get("max_score") for t in results["tests"]), results
+
+
 def test_the_teaching_guide_shows_the_points_scheme() -> None:
     """docs/teaching.md's points table is the one the assignments make (no hand-copied numbers)."""
     assert points_table() in (ROOT / "docs" / "teaching.md").read_text()

@@ -271,3 +271,14 @@ def test_a_chapter_page_without_goals_takes_them_from_the_data_file(tmp_path: Pa
     assert "{download}`download 10_new.ipynb <../_notebooks/10_new.ipynb>`" in header
     assert "../images/colab-badge.svg" in page.cells[0].source and build.COLAB_BADGE not in page.cells[0].source
     assert "hide-input" in page.cells[2].metadata["tags"] and widgets == 0
+
+
+def test_student_times_come_from_the_teaching_guides_estimate() -> None:
+    """Each chapter's header gives the estimate of `python -m classroom.student_time` (docs/teaching.md's table)."""
+    from classroom import student_time
+
+    times = build.student_times(Path(sys.executable))
+    rows = student_time.estimate()
+    assert set(times) == {p.stem for p in build.chapters()} == {r["name"] for r in rows}
+    for r in rows:
+        assert times[r["name"]].startswith(f"about {r['total']:.0f} min"), times[r["name"]]

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from classroom import student_time
-from classroom.assignments import points_table
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "teaching.md"
@@ -48,5 +47,15 @@ def test_missing_run_times_say_how_to_make_them(tmp_path):
         student_time.run_minutes(tmp_path / "none.txt")
 
 
-def test_points_table_is_current():
-    assert points_table() in GUIDE.read_text(), "docs/teaching.md's points table is stale; paste classroom.assignments.points_table()"
+def test_grading_time_table_is_the_measured_one():
+    """The grading times are those of benchmarks/results/grading_time.json, rendered by the benchmark itself."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("grading_time", ROOT / "benchmarks" / "grading_time.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    record = json.loads((ROOT / "benchmarks" / "results" / "grading_time.json").read_text())
+    assert _between(GUIDE.read_text(), "grading-time") == bench.table(record)
+    solved = {(r["grader"], r["part"]): r["score"] for r in record["rows"]}
+    assert all(solved[("nbgrader", p)] == solved[("otter", p)] > 0 for g, p in solved), "the graders disagree on a solved submission"

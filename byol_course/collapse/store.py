@@ -140,6 +140,9 @@ def where_from(results: list[dict[str, Any]]) -> str:
     counts: dict[str, int] = {}
     for r in results:
         source = r.get("source", "unknown")
-        source = source.split(": ", 1)[0] + ": " + str(Path(source.split(": ", 1)[1]).parent) if source.startswith("trained") else source
+        if source.startswith("trained: "):  # "trained: <cache>/<run>" → one line for the whole cache
+            source = f"trained now, into {Path(source.split(': ', 1)[1]).parent}"
+        else:
+            source = f"from the {source}"
         counts[source] = counts.get(source, 0) + 1
-    return "\n".join(f"{n} run{'s' if n > 1 else ''} from the {source}" for source, n in counts.items())
+    return "\n".join(f"{n} run{'s' if n > 1 else ''} {source}" for source, n in counts.items())
