@@ -121,6 +121,30 @@ def train_step(
     return loss.detach()
 
 
+def _check_own_step(step: Callable[..., torch.Tensor], cfg: RunConfig, precision: Precision, world_size: int, compile_model: bool) -> None:
+    """A step of one's own takes (net, optimizer, images, views, tau): say which run settings it cannot serve."""
+    if not callable(step):
+        raise TypeError(f"step must be a function step(net, optimizer, images, views, tau), got {type(step).__name__}.")
+    cannot = [what for what, on in [
+        (f"mixed precision ({precision.name}; set train.precision to 'fp32' or 'auto')", precision.dtype is not None),
+        ("the collapse lab's no-stop-gradient switch (train.stop_gradient must be True)", not cfg.train.stop_gradient),
+        ("several processes (torchrun or simulate_ranks)", world_size > 1),
+        ("torch.compile (compile_model=False)", compile_model),
+    ] if on]
+    if cannot:
+        raise ValueError(f"A step of your own trains in fp32 in one process with the stop-gradient; this run asks for {'; '.join(cannot)}: "
+                         "drop step= to train with the package's train_step, or change those settings.")
+
+
+def _own_loss(loss: Any, step: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """The loss a step of one's own returned, as a detached 0-d tensor; a clear error if it returned something else."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise TypeError(f"{getattr(step, '__name__', 'your step')} returned {type(loss).__name__}"
+                        f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(tuple(loss.shape))}; "
+                        "a step returns the loss as a 0-d tensor (return loss.detach()).")
+    return loss.detach().reshape(())
+
+
 def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, lr: float, kept: str) -> float:
     """The mean of the losses of steps first_step…; TrainingDiverged naming the step if one is NaN or infinite.
 
@@ -150,6 +174,7 @@ def pretrain(
     override_config: bool = False,
     simulate_ranks: int = 1,
     compile_model: bool = False,
+    step: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[BYOLNetworks, list[dict[str, Any]]]:
     """Pretrain BYOL; checkpoint every epoch to out_dir/checkpoint.pt; returns the networks and the history.
 
@@ -160,6 +185,8 @@ def pretrain(
         from the checkpoint's (the changes are printed and recorded; the network and optimiser kind cannot change).
     stop_after_epochs: stop as if interrupted after this many epochs. simulate_ranks: augment each batch
         as that many DDP ranks would. compile_model: torch.compile the online forward (no gain measured on CPU).
+    step: a step to train with instead of `train_step`, called as step(net, optimizer, images, views, tau)
+        (chapter 5's my_train_step): fp32, one process, with the stop-gradient; each epoch's record names it.
     Under torchrun every rank calls it and trains its slice of each global batch with DDP (`distributed`).
     """
     check_config(cfg)
@@ -174,7 +201,10 @@ def pretrain(
     net = distributed.sync_networks(build_networks(cfg.network, tc.seed), device, ranks).to(device)  # SyncBN under DDP
     net = net.to(memory_format=torch.channels_last) if tc.channels_last else net
     optimizer = build_optimizer(net, cfg.optim, tc.batch_size)
-    precision = Precision(device, tc.precision)
+    # "auto" picks fp32 for a step of one's own, which does not autocast; an explicit bf16/fp16 is refused below
+    precision = Precision(device, "fp32" if step is not None and tc.precision == "auto" else tc.precision)
+    if step is not None:
+        _check_own_step(step, cfg, precision, ranks.world_size, compile_model)
     gen = torch.Generator(device=device).manual_seed(tc.seed)  # every augmentation draw of the run
     run = RunFolder(out_dir, writer=ranks.is_main)
     with run.lock():
@@ -199,9 +229,12 @@ def pretrain(
                 for i, batch in enumerate(images.batches(batches, device)):  # (b, 3, H, W) uint8 on the device
                     lr, tau = schedule.lr(state.step), schedule.tau(state.step)
                     set_lr(optimizer, lr)
-                    loss = train_step(
-                        net, optimizer, batch, views, tau, stop_gradient=tc.stop_gradient, precision=precision, online=online
-                    )
+                    if step is None:
+                        loss = train_step(
+                            net, optimizer, batch, views, tau, stop_gradient=tc.stop_gradient, precision=precision, online=online
+                        )
+                    else:  # the student's step: the same arguments, and the same checks on what it returns
+                        loss = _own_loss(step(net, optimizer, batch, views, tau), step)
                     window.append(distributed.mean_over_ranks(loss, ranks))  # the global batch's loss
                     state.step += 1
                     if state.step % tc.log_every == 0 or i == len(batches) - 1:
@@ -210,7 +243,8 @@ def pretrain(
                         losses, window = losses + window, []
                     bar.update(1)
                 record = {"epoch": epoch + 1, "step": state.step, "loss": float(torch.stack(losses).mean()), "lr": lr,
-                          "tau": tau, "wall_seconds": seconds_before + time.perf_counter() - t0}
+                          "tau": tau, "wall_seconds": seconds_before + time.perf_counter() - t0,
+                          "trained_by": "train_step" if step is None else getattr(step, "__name__", "your step")}
                 watch = (tc.knn_every and (epoch + 1) % tc.knn_every == 0) or epoch + 1 == tc.epochs
                 if eval_fn is not None and ranks.is_main and watch:
                     record.update(eval_fn(net, epoch + 1))
@@ -235,12 +269,15 @@ def train_or_resume(
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     fresh: bool = False,
     progress: bool = True,
+    step: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[BYOLNetworks, list[dict[str, Any]], str]:
     """Load run_dir's finished run, continue an unfinished one, or train from the start.
 
     Returns (networks, history, what happened: "loaded" | "resumed" | "trained"). The saved run
     is this run when `checkpoint.compare_configs` says so; a run with another recipe is replaced
     (the message says so); fresh=True always starts over. on_epoch_end also sees the saved epochs.
+    step: train with this step instead of `train_step` (pretrain's `step`); each record's "trained_by" names
+    the step that trained that epoch, also for a loaded run.
     """
     ckpt = Path(run_dir) / CHECKPOINT
     state = None
@@ -261,5 +298,5 @@ def train_or_resume(
     elif state is not None:
         print(f"{ckpt} holds a run with another recipe; training from the start in its place")
     net, history = pretrain(cfg, run_dir, resume=same, train_images=train_images, eval_fn=eval_fn,
-                            on_epoch_end=on_epoch_end, progress=progress)
+                            on_epoch_end=on_epoch_end, progress=progress, step=step)
     return net, history, "resumed" if same else "trained"

@@ -209,3 +209,80 @@ def test_ctrl_c_in_a_notebook_says_how_to_resume(tmp_path: Path, images: torch.T
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
     net, history = pretrain(cfg, tmp_path, train_images=images, progress=False, resume=True)
     assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+# --- chapter 5: "your step trains your network" ------------------------------------------------------
+
+
+def _paper_order_step(net, optimizer, images, views, tau):
+    """Chapter 5's solution, written as a student would (no Precision, no DDP wrapper)."""
+    from byol_course.ema import ema_update_
+    from byol_course.objective import symmetric_loss
+
+    x1, x2 = views(images)
+    p1, p2 = net.online(x1), net.online(x2)
+    with torch.no_grad():
+        z1, z2 = net.target(x1), net.target(x2)
+    loss = symmetric_loss(p1, p2, z1, z2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    for target, online in zip(net.target_modules(), net.online_modules()):
+        ema_update_(target, online, tau)
+    return loss.detach()
+
+
+def test_a_students_step_trains_the_same_run(tmp_path: Path, images: torch.Tensor) -> None:
+    """pretrain(step=…) trains with the student's step; a right one gives the package's run bit for bit on CPU."""
+    cfg = tiny_config(epochs=2)
+    package, hist_package = pretrain(cfg, tmp_path / "package", train_images=images, progress=False)
+    mine, hist_mine = pretrain(cfg, tmp_path / "mine", train_images=images, progress=False, step=_paper_order_step)
+    _assert_same_state(package.state_dict(), mine.state_dict())
+    assert [h["trained_by"] for h in hist_package] == ["train_step"] * 2
+    assert [h["trained_by"] for h in hist_mine] == ["_paper_order_step"] * 2
+    assert load_checkpoint(tmp_path / "mine" / "checkpoint.pt")["history"][-1]["trained_by"] == "_paper_order_step"
+
+
+def test_a_students_step_is_really_the_one_that_trains(tmp_path: Path, images: torch.Tensor) -> None:
+    """A step that skips the EMA leaves the target at its initial weights: the loop does call it."""
+    def no_ema(net, optimizer, images, views, tau):
+        return _paper_order_step(net, optimizer, images, views, 1.0)
+
+    cfg = tiny_config(epochs=1)
+    torch.manual_seed(cfg.train.seed)
+    from byol_course.networks import BYOLNetworks
+
+    init = BYOLNetworks(cfg.network)
+    net, _ = pretrain(cfg, tmp_path, train_images=images, progress=False, step=no_ema)
+    assert all(torch.equal(a, b) for a, b in zip(net.target_parameters(), init.target_parameters()))
+
+
+@pytest.mark.parametrize("change, phrase", [
+    ({"precision": "bf16"}, "mixed precision"),
+    ({"stop_gradient": False}, "no-stop-gradient"),
+])
+def test_a_students_step_refuses_what_it_cannot_do(tmp_path: Path, images: torch.Tensor, change, phrase) -> None:
+    with pytest.raises(ValueError, match=phrase) as err:
+        pretrain(tiny_config(epochs=1, **change), tmp_path, train_images=images, progress=False, step=_paper_order_step)
+    assert "drop step=" in str(err.value)
+
+
+def test_a_step_that_returns_no_loss_is_told_what_to_return(tmp_path: Path, images: torch.Tensor) -> None:
+    def forgets_to_return(net, optimizer, images, views, tau):
+        _paper_order_step(net, optimizer, images, views, tau)
+
+    with pytest.raises(TypeError, match=r"forgets_to_return returned NoneType; a step returns the loss as a 0-d tensor"):
+        pretrain(tiny_config(epochs=1), tmp_path, train_images=images, progress=False, step=forgets_to_return)
+
+
+def test_a_students_step_under_auto_precision_trains_in_fp32(tmp_path: Path, images: torch.Tensor, monkeypatch) -> None:
+    """On a CPU with native bf16, "auto" would autocast; with a step of one's own it means fp32, not an error."""
+    import byol_course.device as device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert device.autocast_dtype(torch.device("cpu"), "auto") is torch.bfloat16  # the package's own step would autocast
+    cfg = tiny_config(epochs=1, precision="auto")
+    fp32, _ = pretrain(tiny_config(epochs=1, precision="fp32"), tmp_path / "fp32", train_images=images, progress=False)
+    mine, hist = pretrain(cfg, tmp_path / "mine", train_images=images, progress=False, step=_paper_order_step)
+    _assert_same_state(fp32.state_dict(), mine.state_dict())
+    assert hist[-1]["trained_by"] == "_paper_order_step"
