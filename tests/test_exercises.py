@@ -72,11 +72,12 @@ PATHOLOGIES = [
 @pytest.mark.parametrize("fn", PATHOLOGIES)
 def test_a_checker_never_raises_and_says_one_thing(name: str, fn, capsys) -> None:
     """Whatever the student's function does, the checker returns False and prints one ✗ line of one sentence."""
-    rng = torch.get_rng_state()
+    rng, threads = torch.get_rng_state(), torch.get_num_threads()
     ok, line = verdict(getattr(exercises, name), fn, capsys)
     assert ok is False and line.startswith("✗ "), line
     assert "debugging output" not in line
     assert torch.is_grad_enabled(), "the checker must restore grad mode"
+    assert torch.get_num_threads() == threads, "the checker runs on one thread and must give the kernel its threads back"
     assert torch.equal(torch.get_rng_state(), rng), "the checker must leave torch's global random state alone"
     sentence = line.split(": ", 1)[1]
     assert sentence.endswith(".") and not re.search(r"[.!?] [A-Z]", sentence.replace("e.g. ", "")), f"one sentence: {line}"
@@ -114,8 +115,9 @@ def test_importing_one_checker_loads_only_its_chapter() -> None:
     assert not loaded & {"byol_course.exercises.train", "byol_course.train", "byol_course.exercises.objective"}, loaded
 
 
+# A stem names both the package module and its checkers; "evaluate" is chapter 5's module and chapter 8's checkers.
 CHAPTER = {"course": 0, "data": 0, "embedded": 0, "visualize": 0, "augment": 1, "networks": 2, "objective": 3, "ema": 4, "train": 5,
-           "dynamics": 10}
+           "evaluate": 8, "dynamics": 10}
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
@@ -132,3 +134,33 @@ def test_a_chapter_module_imports_only_its_own_or_earlier_chapters(path: Path) -
                     assert CHAPTER.get(name, 99) <= own, f"{path.name} imports chapter {CHAPTER.get(name)} module {name}"
             assert not any(a.name.startswith("_") for a in node.names), f"{path.name} imports a private name"
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 350, f"{path.name} is over ~350 lines"
+
+
+def test_not_written_names_who_is_not_written() -> None:
+    """A stub is 'not written yet'; a written function that calls an unsolved exercise, or a module without
+    forward, is told what really happened (call() is what every checker runs the student's code through)."""
+    import torch
+    import torch.nn as nn
+
+    from byol_course.exercises.common import NotWritten, Raised, call
+
+    def my_first(x):
+        raise NotImplementedError
+
+    def my_second(x):
+        return my_first(x) + 1
+
+    @torch.no_grad()
+    def my_decorated(x):
+        raise NotImplementedError
+
+    class NoForward(nn.Module):
+        def forwad(self, x):  # a typo: nn.Module's own forward raises NotImplementedError
+            return x
+
+    assert isinstance(call(my_first, 1).problem, NotWritten)
+    assert isinstance(call(my_decorated, 1).problem, NotWritten)  # a decorated stub is still the stub
+    told = call(my_second, 1).problem
+    assert isinstance(told, Raised) and "calls my_first(), which is still not written" in told
+    told = call(lambda x: NoForward()(x), torch.zeros(1)).problem
+    assert isinstance(told, Raised) and "has no forward method" in told

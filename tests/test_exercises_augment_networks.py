@@ -84,6 +84,33 @@ def _no_solarize(images, g):  # composed op by op, with view 2's solarize line f
     return v1, v2
 
 
+def _view2_first(images, g):  # both pipelines right, drawn in the other order
+    v2 = make_view(images, PAPER.view2, 32, PAPER.mean, PAPER.std, g)
+    return make_view(images, PAPER.view1, 32, PAPER.mean, PAPER.std, g), v2
+
+
+def _ops_in_order(order, scale=255.0):
+    """Both pipelines composed op by op from the package's per-sample ops, in `order`."""
+    from byol_course import augment
+
+    def fn(images, g):
+        views = []
+        for v in PAPER.views():
+            x = images.float() / scale
+            for op in order:
+                x = {"crop": lambda x: augment.random_resized_crop(x, 32, v.crop_scale, v.crop_ratio, v.flip_p, g),
+                     "jitter": lambda x: augment.color_jitter(x, v.brightness, v.contrast, v.saturation, v.hue, v.jitter_p, g),
+                     "grayscale": lambda x: augment.grayscale(x, v.grayscale_p, g),
+                     "blur": lambda x: augment.gaussian_blur(x, v.blur_p, v.blur_sigma, g),
+                     "solarize": lambda x: augment.solarize(x, v.solarize_p, g)}[op](x)
+            views.append((x - torch.tensor(PAPER.mean).view(1, 3, 1, 1)) / torch.tensor(PAPER.std).view(1, 3, 1, 1))
+        return tuple(views)
+    return fn
+
+
+_PAPER_ORDER = ("crop", "jitter", "grayscale", "blur", "solarize")
+
+
 def _same_twice(images, g):
     v = make_view(images, PAPER.view1, 32, PAPER.mean, PAPER.std, g)
     return v, v
@@ -102,6 +129,11 @@ VIEWS_MISTAKES = [
     pytest.param(_torchvision_batch, "drawn once for the whole batch", id="torchvision-on-batch"),
     pytest.param(_seed_to_tensor, "ToTensor() converts one PIL image", id="ToTensor-on-batch"),
     pytest.param(_global_rng, "draw every random number from `generator`", id="global-rng"),
+    pytest.param(_view2_first, "you made view 2 before view 1", id="view2-drawn-first"),
+    pytest.param(_ops_in_order(("crop", "grayscale", "jitter", "blur", "solarize")), "grayscale comes before colour jitter", id="grayscale-before-jitter"),
+    pytest.param(_ops_in_order(("crop", "jitter", "grayscale", "solarize", "blur")), "solarize comes before blur", id="solarize-before-blur"),
+    pytest.param(_ops_in_order(("jitter", "crop", "grayscale", "blur", "solarize")), "colour jitter comes before crop + flip", id="jitter-before-crop"),
+    pytest.param(_ops_in_order(("blur", "crop", "jitter", "grayscale", "solarize")), "the order of the random draws matters", id="other-order"),
     pytest.param(_views(PAPER.view2, PAPER.view1), "the pipelines are swapped", id="swapped"),
     pytest.param(_views(PAPER.view1, PAPER.view1), "both views come from view 1's pipeline", id="one-pipeline-v1"),
     pytest.param(_views(PAPER.view2, PAPER.view2), "both views come from view 2's pipeline", id="one-pipeline-v2"),
@@ -135,6 +167,7 @@ def test_views_right_answers(capsys) -> None:
         return tuple(views)
 
     assert verdict(check_views, composed, capsys)[0]
+    assert verdict(check_views, _ops_in_order(_PAPER_ORDER), capsys)[0]  # the test's own composition, in make_view's order
 
 
 # --- chapter 2: the projector -------------------------------------------------------------------
@@ -155,13 +188,52 @@ PROJECTOR_MISTAKES = [
 ]
 
 
+class _Head(nn.Module):
+    """A projector written as a class, the way many students write one; `forward_kind` picks its forward pass."""
+
+    def __init__(self, i: int, h: int, o: int, forward_kind: str = "right", bn_first: bool = False) -> None:
+        super().__init__()
+        if bn_first:  # registered in another order than they are called: still the same head
+            self.bn = nn.BatchNorm1d(h)
+        self.fc1 = nn.Linear(i, h)
+        if not bn_first:
+            self.bn = nn.BatchNorm1d(h)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(h, o)
+        self.kind = forward_kind
+
+    def forward(self, x):
+        import torch.nn.functional as F
+
+        if self.kind == "skip-bn":  # the layers are right, the forward pass forgets one
+            return self.fc2(self.act(self.fc1(x)))
+        if self.kind == "no-relu":
+            return self.fc2(self.bn(self.fc1(x)))
+        if self.kind == "functional-relu":
+            return self.fc2(F.relu(self.bn(self.fc1(x))))
+        return self.fc2(self.act(self.bn(self.fc1(x))))
+
+
+PROJECTOR_MISTAKES += [
+    pytest.param(lambda i, h, o: _Head(i, h, o, "skip-bn"), "skips the batch norm it defines", id="forward-skips-bn"),
+    pytest.param(lambda i, h, o: _Head(i, h, o, "no-relu"), "there is no ReLU between the batch norm and the last Linear", id="forward-no-relu"),
+    pytest.param(lambda i, h, o: nn.Sequential(nn.Linear(i, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, o), nn.Sigmoid()),
+                 "there is a Sigmoid after the last Linear", id="final-sigmoid"),
+    pytest.param(lambda i, h, o: nn.Sequential(nn.Linear(i, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(0.5), nn.Linear(h, o)),
+                 "your head also has Dropout", id="dropout"),
+]
+
+
 @pytest.mark.parametrize("fn, phrase", PROJECTOR_MISTAKES)
 def test_projector_mistakes(fn, phrase, capsys) -> None:
     assert_diagnosis(check_projector, fn, phrase, capsys)
 
 
 def test_projector_right_answers(capsys) -> None:
+    """Judged by what it computes: a ReLU written as F.relu, or layers registered in another order, are right too."""
     assert verdict(check_projector, MLPHead, capsys)[0]  # the package's head
+    assert verdict(check_projector, lambda i, h, o: _Head(i, h, o, "functional-relu"), capsys)[0]
+    assert verdict(check_projector, lambda i, h, o: _Head(i, h, o, bn_first=True), capsys)[0]
     assert verdict(check_projector, lambda i, h, o: nn.Sequential(
         nn.Linear(i, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True), nn.Linear(h, o)), capsys)[0]
 
@@ -182,6 +254,14 @@ def _frozen_copy(online, momentum=0.0, eval_mode=False, grad=False):
 def _some_momentum_zero(online):
     target = _frozen_copy(online, momentum=0.1)
     next(m for m in target.modules() if isinstance(m, nn.BatchNorm1d)).momentum = 0.0  # only the first layer
+    return target
+
+
+def _submodules_in_eval(online: nn.Module) -> nn.Module:
+    """A frozen copy whose layers were switched to eval() one by one (the container itself still says train)."""
+    target = _frozen_copy(online, momentum=0.0)
+    for m in target.children():
+        m.eval()
     return target
 
 
@@ -238,6 +318,7 @@ TARGET_MISTAKES = [
     pytest.param(_params_only_copy_momentum_0, "not the BatchNorm buffers", id="params-only-copy"),
     pytest.param(lambda o: copy.deepcopy(o), "still require gradients", id="not-frozen"),
     pytest.param(lambda o: _frozen_copy(o, eval_mode=True), "eval mode", id="eval-mode"),
+    pytest.param(lambda online: _submodules_in_eval(online), "some of the target's layers are in eval mode", id="submodules-eval"),
     pytest.param(_some_momentum_zero, "some of the target's BatchNorm layers have momentum 0", id="bn-momentum-mixed"),
     pytest.param(_froze_online, "froze the online network", id="froze-online"),
     pytest.param(_changed_online, "changed the online network", id="changed-online"),

@@ -160,7 +160,9 @@ def _variant(*, zero_grad="before", step=True, backward=True, ema="after", tau_o
 
         if ema == "first":
             update()
-        branch = net.online if predictions == "online" else net.project
+        if ema == "lists":
+            update = lambda: ema_update_(net.target_modules(), net.online_modules(), tau)  # noqa: E731
+        branch = {"online": net.online, "project": net.project, "net": net}[predictions]
         p1, p2 = branch(x1), branch(x2)
         with torch.no_grad():
             z1, z2 = (net.target(x1), net.target(x2)) if targets == "target" else (net.project(x1), net.project(x2))
@@ -175,10 +177,20 @@ def _variant(*, zero_grad="before", step=True, backward=True, ema="after", tau_o
             optimizer.zero_grad()
         if step:
             optimizer.step()
-        if ema in ("after", "backbone", "reversed", "params"):
+        if ema in ("after", "backbone", "reversed", "params", "lists"):
             update()
         return returns(value)
     return fn
+
+
+def my_views(images):
+    """An earlier exercise, still the stub."""
+    raise NotImplementedError
+
+
+def _calls_unsolved_views(net, optimizer, images, views, tau):
+    x1, x2 = my_views(images)  # written, but on top of an exercise that is not
+    return train_step_reference(net, optimizer, images, lambda _: (x1, x2), tau)
 
 
 def _mutates_images(net, optimizer, images, views, tau):
@@ -211,6 +223,9 @@ TRAIN_STEP_MISTAKES = [
     pytest.param(_variant(returns=lambda loss: loss), "still holds the graph", id="not-detached"),
     pytest.param(_variant(returns=lambda loss: None), "it returned None", id="returns-None"),
     pytest.param(_mutates_images, "changed the uint8 images in place", id="mutates-images"),
+    pytest.param(_variant(predictions="net"), "you called net(x), which gives the online backbone's representation", id="net-of-x"),
+    pytest.param(_variant(ema="lists"), "takes one module of each, not the lists", id="ema-of-lists"),
+    pytest.param(_calls_unsolved_views, "calls my_views(), which is still not written", id="calls-unsolved-exercise"),
 ]
 
 

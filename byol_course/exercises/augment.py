@@ -58,17 +58,24 @@ def _paper() -> AugmentConfig:
     return AugmentConfig()  # the paper's two pipelines, 32×32 views
 
 
+_ORDER = ("crop", "jitter", "grayscale", "blur", "solarize")  # make_view's order of ops, and of random draws
+_OP_NAMES = {"crop": "crop + flip", "jitter": "colour jitter", "grayscale": "grayscale", "blur": "blur", "solarize": "solarize"}
+
+
 def _one_view(images: torch.Tensor, view: ViewConfig, cfg: AugmentConfig, g: torch.Generator, skip: str = "",
-              normalise: bool = True) -> torch.Tensor:
-    """make_view's order, with one op optionally left out: how the wrong answers below are built."""
+              normalise: bool = True, order: tuple[str, ...] = _ORDER) -> torch.Tensor:
+    """make_view's ops in `order` (make_view's by default), one optionally left out: how the wrong answers below are built."""
+    ops = {
+        "crop": lambda x: augment.random_resized_crop(x, cfg.image_size, view.crop_scale, view.crop_ratio, view.flip_p, g),
+        "jitter": lambda x: augment.color_jitter(x, view.brightness, view.contrast, view.saturation, view.hue, view.jitter_p, g),
+        "grayscale": lambda x: augment.grayscale(x, view.grayscale_p, g),
+        "blur": lambda x: augment.gaussian_blur(x, view.blur_p, view.blur_sigma, g),
+        "solarize": lambda x: augment.solarize(x, view.solarize_p, g),
+    }
     x = images.float().div(255)
-    x = augment.random_resized_crop(x, cfg.image_size, view.crop_scale, view.crop_ratio, view.flip_p, g)
-    x = augment.color_jitter(x, view.brightness, view.contrast, view.saturation, view.hue, view.jitter_p, g)
-    x = augment.grayscale(x, view.grayscale_p, g)
-    if skip != "blur":
-        x = augment.gaussian_blur(x, view.blur_p, view.blur_sigma, g)
-    if skip != "solarize":
-        x = augment.solarize(x, view.solarize_p, g)
+    for op in order:
+        if op != skip:
+            x = ops[op](x)
     if not normalise:
         return x
     m = torch.tensor(cfg.mean).view(1, 3, 1, 1)
@@ -77,9 +84,20 @@ def _one_view(images: torch.Tensor, view: ViewConfig, cfg: AugmentConfig, g: tor
 
 
 def _pair(images: torch.Tensor, seed: int, first: ViewConfig, second: ViewConfig, skip1: str = "", skip2: str = "",
-          normalise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+          normalise: bool = True, order: tuple[str, ...] = _ORDER, second_first: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(view 1, view 2) from one generator; second_first draws view 2's random numbers before view 1's."""
     cfg, g = _paper(), torch.Generator().manual_seed(seed)
-    return (_one_view(images, first, cfg, g, skip1, normalise), _one_view(images, second, cfg, g, skip2, normalise))
+    if second_first:
+        v2 = _one_view(images, second, cfg, g, skip2, normalise, order)
+        return _one_view(images, first, cfg, g, skip1, normalise, order), v2
+    return (_one_view(images, first, cfg, g, skip1, normalise, order), _one_view(images, second, cfg, g, skip2, normalise, order))
+
+
+def _swapped(k: int) -> tuple[str, ...]:
+    """make_view's order with ops k and k + 1 exchanged."""
+    order = list(_ORDER)
+    order[k], order[k + 1] = order[k + 1], order[k]
+    return tuple(order)
 
 
 def _test_images(seed: int = 1) -> torch.Tensor:
@@ -136,9 +154,20 @@ def check_views(fn: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor
         (lambda: _pair(images, seed, v1cfg, v2cfg, skip1="blur", skip2="blur"), _NO_BLUR),
         (lambda: _pair(images, seed, replace(v1cfg, blur_p=0.0), replace(v2cfg, blur_p=0.0)), _NO_BLUR),
         (lambda: _pair(images, seed, v1cfg, v2cfg, normalise=False), "the views are not normalised: finish each with (x − mean) / std, using the config's mean and std."),
+        (lambda: _pair(images, seed, v1cfg, v2cfg, second_first=True),
+         "you made view 2 before view 1: both are right BYOL views, but the generator's draws go to the other view; make view 1 first."),
+        *[(lambda k=k: _pair(images, seed, v1cfg, v2cfg, order=_swapped(k)),
+           f"{_OP_NAMES[_ORDER[k + 1]]} comes before {_OP_NAMES[_ORDER[k]]} in your pipelines: apply "
+           f"{', '.join(_OP_NAMES[o] for o in _ORDER)}, then normalise, in that order.")
+          for k in range(len(_ORDER) - 1)],
     ])
-    return first or (
-        "your views differ from the paper's: apply crop + flip, colour jitter, grayscale, blur, solarize and normalise in that order, "
-        "view 1 then view 2, with the two ViewConfigs of AugmentConfig() and the one generator."
+    if first:
+        return first
+    if v1.abs().max() > 1e3 or v2.abs().max() > 1e3:
+        return "your views hold values far outside a normalised image's range: divide the uint8 images by 255 first, then normalise."
+    return (
+        "your views are the right shape and every image gets its own random draws, but they are not the views make_views draws "
+        "from this seed. The checker compares draw for draw, so the order of the random draws matters: crop + flip, colour jitter, "
+        "grayscale, blur, solarize, then normalise; all of view 1 (ViewConfig()) before view 2; each op given `generator`."
     )
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import io
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -56,6 +58,12 @@ _KNOWN_ERRORS = (
      "nn.Sequential(a, b, c), not a list (or unpack it: nn.Sequential(*layers))."),
     ("Input type (unsigned char)", _UINT8),
     ("expected scalar type Byte", _UINT8),
+    ("'list' object has no attribute 'parameters'", "ema_update_(target, online, tau) takes one module of each, not the lists: "
+     "loop over the pairs, for target, online in zip(net.target_modules(), net.online_modules()): ema_update_(target, online, tau)."),
+    ("'tuple' object has no attribute 'parameters'", "ema_update_(target, online, tau) takes one module of each, not a tuple of them: "
+     "loop over the pairs, for target, online in zip(net.target_modules(), net.online_modules()): ema_update_(target, online, tau)."),
+    ("'zip' object has no attribute 'parameters'", "ema_update_(target, online, tau) takes one target module and its online module: "
+     "loop over the zip, for target, online in zip(net.target_modules(), net.online_modules()): ema_update_(target, online, tau)."),
     ("result type Float can't be cast to the desired output type Long",
      "num_batches_tracked is an integer buffer: average only floating-point buffers "
      "(buffer.is_floating_point()) and copy the integer ones."),
@@ -91,10 +99,26 @@ def call(fn: Callable, *args: Any) -> Outcome:
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             return Outcome(fn(*args))
-        except NotImplementedError:
-            return Outcome(problem=NotWritten(NOT_WRITTEN))
+        except NotImplementedError as e:
+            return Outcome(problem=_not_implemented(fn, e))
         except (Exception, SystemExit) as e:  # noqa: BLE001 — the student's code may fail in any way
             return Outcome(problem=Raised(_explain(e)))
+
+
+def _not_implemented(fn: Callable, e: NotImplementedError) -> str:
+    """NotWritten when the stub itself raised; otherwise say who did: an earlier exercise's stub it calls, or torch."""
+    frames = list(traceback.walk_tb(e.__traceback__))
+    code = frames[-1][0].f_code if frames else None  # the function that raised
+    own = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+    if code is None or own is None or code is own:
+        return NotWritten(NOT_WRITTEN)
+    if code.co_name == "_forward_unimplemented":  # torch: a Module subclass without forward
+        return Raised("a module you built has no forward method: define forward(self, x) in its class "
+                      "(indented inside the class, spelled forward).")
+    if "site-packages" in code.co_filename or "/torch/" in code.co_filename:
+        return Raised(_explain(e))
+    return Raised(f"your function calls {code.co_name}(), which is still not written: finish that exercise first "
+                  f"(or call the package's version of it meanwhile).")
 
 
 def _explain(e: BaseException) -> str:
@@ -177,7 +201,10 @@ def checker(name: str) -> Callable[[Callable[..., str | None]], Callable[..., bo
 
     def wrap(diagnose: Callable[..., str | None]) -> Callable[..., bool]:
         def verdict(*args: Any, **kwargs: Any) -> str | None:
-            grad_mode = torch.is_grad_enabled()
+            grad_mode, threads = torch.is_grad_enabled(), torch.get_num_threads()
+            # The inputs are tiny: one thread is as fast, and on a busy machine OpenMP's threads, each waiting
+            # for the other at every op, made one diagnosis take seconds (benchmarks/checker_latency.py).
+            torch.set_num_threads(1)
             try:
                 with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left as it was
                     return diagnose(*args, **kwargs)
@@ -185,6 +212,7 @@ def checker(name: str) -> Callable[[Callable[..., str | None]], Callable[..., bo
                 return f"the checker could not finish ({type(e).__name__}: {e}); restart the kernel and run the cells above again."
             finally:
                 torch.set_grad_enabled(grad_mode)  # the student's code may have switched it off
+                torch.set_num_threads(threads)
 
         @functools.wraps(diagnose)
         def check(*args: Any, **kwargs: Any) -> bool:

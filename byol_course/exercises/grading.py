@@ -68,6 +68,8 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("ch06-loss", "check_symmetric_loss", "my_symmetric_loss", ("symmetric_loss",)),
         Exercise("ch06-ema", "check_ema", "my_ema", ("ema_update_",)),
         Exercise("ch06-train-step", "check_train_step", "my_train_step", ("train_step", "reference_train_step")),
+        Exercise("ch08-knn", "check_knn", "my_knn_predict", ("knn_predict",)),
+        Exercise("ch08-effective-rank", "check_effective_rank", "my_effective_rank", ("effective_rank",)),
         Exercise("ch10-linear-step", "check_linear_step", "my_linear_step", ("linear_step",)),
         Exercise("ch10-spectrum", "check_spectrum", "my_spectrum", ("spectrum",)),
         Exercise("ch10-directpred", "check_directpred", "my_directpred", ("directpred_predictor",)),

@@ -7,8 +7,9 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from .common import Malformed, Raised, Right, call, checker, describe
+from .common import Malformed, Raised, Right, call, checker, close, describe, first_match
 
 __all__ = ["check_projector", "check_target"]
 
@@ -32,24 +33,31 @@ def _kind(m: nn.Module) -> str:
     return type(m).__name__
 
 
-def _layers_problem(layers: list[nn.Module], i: int, h: int, o: int) -> str | None:
-    kinds = [_kind(m) for m in layers]
-    names = " → ".join(type(m).__name__ for m in layers) or "no layers"
+def _norm_problem(layers: list[nn.Module]) -> str | None:
+    """The normalisation is a module (it has weights and buffers): is it BatchNorm1d?"""
     if not any(isinstance(m, _NORMS) for m in layers):
         return "there is no batch norm: put nn.BatchNorm1d(hidden_dim) between the first Linear and the ReLU (BYOL's heads learn far less without it)."
     if any(isinstance(m, nn.BatchNorm2d) for m in layers):
         return "BatchNorm2d is for images (B, C, H, W), but the projector sees vectors (B, d): use nn.BatchNorm1d(hidden_dim)."
-    if "OtherNorm" in kinds:
-        other = next(type(m).__name__ for m in layers if _kind(m) == "OtherNorm")
+    other = next((type(m).__name__ for m in layers if _kind(m) == "OtherNorm"), None)
+    if other is not None:
         return f"BYOL's projector normalises with batch norm, not {other}: use nn.BatchNorm1d(hidden_dim)."
-    if kinds == ["Linear", "ReLU", "BatchNorm1d", "Linear"]:
-        return "the ReLU comes before the batch norm: the order is Linear → BatchNorm1d → ReLU → Linear."
-    if kinds[:4] == ["Linear", "BatchNorm1d", "ReLU", "Linear"] and len(kinds) > 4:
-        return (f"there is a {type(layers[4]).__name__} after the last Linear ({names}): end with the Linear, "
-                "so that the projection can take any value.")
-    if kinds != ["Linear", "BatchNorm1d", "ReLU", "Linear"]:
-        return f"the layers are {names}: BYOL's projector is Linear → BatchNorm1d → ReLU → Linear."
-    first, bn, last = layers[0], layers[1], layers[3]
+    return None
+
+
+def _parts(layers: list[nn.Module], i: int) -> tuple[nn.Linear, nn.BatchNorm1d, nn.Linear] | None:
+    """The two Linear layers and the BatchNorm1d, the first Linear being the one that reads in_dim; None if not so.
+
+    Registration order need not be the order of the calls in forward, so the first layer is found by its input size."""
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    norms = [m for m in layers if isinstance(m, nn.BatchNorm1d)]
+    if len(linears) != 2 or len(norms) != 1:
+        return None
+    first, last = linears[::-1] if linears[1].in_features == i != linears[0].in_features else linears
+    return first, norms[0], last
+
+
+def _dims_problem(first: nn.Linear, bn: nn.BatchNorm1d, last: nn.Linear, i: int, h: int, o: int) -> str | None:
     if (first.in_features, last.out_features) != (i, o):
         return (f"for make({i}, {h}, {o}) the head should map {i} → {o}, yours maps {first.in_features} → {last.out_features}: "
                 "nn.Linear(in_dim, hidden_dim) first and nn.Linear(hidden_dim, out_dim) last.")
@@ -59,6 +67,30 @@ def _layers_problem(layers: list[nn.Module], i: int, h: int, o: int) -> str | No
     if bn.num_features != h:
         return f"the batch norm has {bn.num_features} features: it normalises the hidden layer, nn.BatchNorm1d(hidden_dim)."
     return None
+
+
+_AFTER_LAST = "there is a {} after the last Linear: end with the Linear, so that the projection can take any value."
+
+
+def _forward_problem(got: torch.Tensor, x: torch.Tensor, first: nn.Linear, bn: nn.BatchNorm1d, last: nn.Linear) -> str | None:
+    """Judge what the head computes, not how it is written: its output against Linear → BN → ReLU → Linear made
+    of its own layers (a ReLU written as F.relu in forward is as right as an nn.ReLU module), then the usual slips."""
+    def norm(t: torch.Tensor) -> torch.Tensor:  # the batch norm in train mode: batch statistics
+        return F.batch_norm(t, None, None, bn.weight, bn.bias, training=True, eps=bn.eps)
+
+    with torch.no_grad():
+        hidden = first(x)
+        right = last(F.relu(norm(hidden)))
+        if close(got, right, atol=1e-5):
+            return None
+        return first_match(got, [
+            (lambda: last(norm(F.relu(hidden))), "the ReLU comes before the batch norm: the order is Linear → BatchNorm1d → ReLU → Linear."),
+            (lambda: last(F.relu(hidden)), "your forward pass skips the batch norm it defines: apply it between the first Linear and the ReLU."),
+            (lambda: last(norm(hidden)), "there is no ReLU between the batch norm and the last Linear (an nn.ReLU() layer, or F.relu in "
+                                         "forward): without it the head is one linear map."),
+            (lambda: F.relu(right), _AFTER_LAST.format("ReLU")),
+            (lambda: last(hidden), "your forward pass skips the batch norm and the ReLU: Linear → BatchNorm1d → ReLU → Linear."),
+        ]) or "the head's output is not Linear → BatchNorm1d → ReLU → Linear of its own layers: check the order of the calls in forward."
 
 
 @checker("projector")
@@ -73,15 +105,29 @@ def check_projector(make: Callable[[int, int, int], nn.Module], variant: int = 0
         return "it returned a list of layers: wrap them in a module, nn.Sequential(*layers)."
     if not isinstance(head, nn.Module):
         return f"it returned {describe(head)}: return an nn.Module such as nn.Sequential(...)."
-    if problem := _layers_problem(_leaves(head), i, h, o):
+    layers = _leaves(head)
+    if problem := _norm_problem(layers):
+        return problem
+    parts = _parts(layers, i)
+    if parts is None:
+        names = " → ".join(type(m).__name__ for m in layers) or "no layers"
+        return f"the layers are {names}: BYOL's projector is Linear → BatchNorm1d → ReLU → Linear."
+    if problem := _dims_problem(*parts, i, h, o):
         return problem
     head.train()
-    y = call(head, torch.randn(5, i))
+    x = torch.randn(8, i, generator=torch.Generator().manual_seed(variant))  # (8, in_dim)
+    y = call(head, x)
     if y.problem:
-        return Raised(f"the head fails on a batch of shape (5, {i}): " + y.problem)
-    if not isinstance(y.value, torch.Tensor) or tuple(y.value.shape) != (5, o):
-        return Malformed(f"a (5, {i}) batch gave {describe(y.value)}, it should give shape (5, {o}): check the forward pass.")
-    return None
+        return Raised(f"the head fails on a batch of shape (8, {i}): " + y.problem)
+    if not isinstance(y.value, torch.Tensor) or tuple(y.value.shape) != (8, o):
+        return Malformed(f"a (8, {i}) batch gave {describe(y.value)}, it should give shape (8, {o}): check the forward pass.")
+    problem = _forward_problem(y.value, x, *parts)
+    extra = [m for m in layers if _kind(m) not in ("Linear", "BatchNorm1d", "ReLU")]
+    if problem and extra:  # an activation or dropout module of its own explains the difference better
+        if layers[-1] is extra[-1]:
+            return _AFTER_LAST.format(type(extra[-1]).__name__)
+        return f"your head also has {', '.join(type(m).__name__ for m in extra)}: BYOL's projector is Linear → BatchNorm1d → ReLU → Linear and nothing else."
+    return problem
 
 
 # --- the target network ----------------------------------------------------------------------
@@ -131,6 +177,10 @@ def check_target(fn: Callable[[nn.Module], nn.Module], variant: int = 0) -> str 
         return "the target's parameters still require gradients: call p.requires_grad_(False) on each of them, so that no gradient reaches the target."
     if not target.training:
         return "you put the target in eval mode: keep it in train mode (BYOL's target normalises with batch statistics, like the online network)."
+    in_eval = [name for name, m in target.named_modules() if not m.training]
+    if in_eval:
+        return (f"some of the target's layers are in eval mode ({', '.join(in_eval[:3])}{', …' if len(in_eval) > 3 else ''}): "
+                "keep every layer in train mode, as the online network is (BYOL's target normalises with batch statistics); target.train() does it.")
     norms = [m for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if any(m.momentum != 0 for m in norms) and any(m.momentum == 0 for m in norms):
         return "some of the target's BatchNorm layers have momentum 0 and others not: set it to 0 on every one of them."

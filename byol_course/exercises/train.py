@@ -24,6 +24,11 @@ from .common import Malformed, call, checker, close, describe, effective_tau
 
 __all__ = ["check_train_step", "reference_train_step"]
 
+try:  # torch.optim's first optimiser imports torch._dynamo (~2 s on 2 busy cores): pay it in the chapter's set-up cell,
+    import torch._dynamo  # noqa: F401 — which imports this checker, rather than in the checker's first answer
+except ImportError:  # a torch without it: nothing to pay
+    pass
+
 _TAU = 0.8
 
 
@@ -140,8 +145,15 @@ def check_train_step(fn: Callable[[BYOLNetworks, torch.optim.Optimizer, torch.Te
                      variant: int = 0) -> str | None:
     """fn(net, optimizer, images, views, tau) must take one BYOL step in the paper's order and return the loss, detached."""
     net, optimizer, images, views = _setup(variant)
+    called_forward = []  # net(x) is the online backbone's representation (for evaluation), not a prediction
+    plain_forward = net.forward
+    net.forward = lambda x: called_forward.append(True) or plain_forward(x)  # type: ignore[method-assign]
     given = images.clone()
     out = call(fn, net, optimizer, given, views, _TAU)
+    del net.forward  # back to the class's forward, for the comparisons below
+    if called_forward:
+        return ("you called net(x), which gives the online backbone's representation (what chapter 8 evaluates), not a "
+                "prediction: the predictions are p = net.online(x), the targets z = net.target(x).")
     if out.problem:
         return out.problem
     if not torch.equal(given, images):
