@@ -243,8 +243,9 @@ def pretrain(
                         losses, window = losses + window, []
                     bar.update(1)
                 record = {"epoch": epoch + 1, "step": state.step, "loss": float(torch.stack(losses).mean()), "lr": lr,
-                          "tau": tau, "wall_seconds": seconds_before + time.perf_counter() - t0,
-                          "trained_by": "train_step" if step is None else getattr(step, "__name__", "your step")}
+                          "tau": tau, "wall_seconds": seconds_before + time.perf_counter() - t0}
+                if step is not None:  # only then: the package's runs (the lab's, the shipped ones) keep their records' schema
+                    record["trained_by"] = getattr(step, "__name__", "your step")
                 watch = (tc.knn_every and (epoch + 1) % tc.knn_every == 0) or epoch + 1 == tc.epochs
                 if eval_fn is not None and ranks.is_main and watch:
                     record.update(eval_fn(net, epoch + 1))
@@ -276,8 +277,8 @@ def train_or_resume(
     Returns (networks, history, what happened: "loaded" | "resumed" | "trained"). The saved run
     is this run when `checkpoint.compare_configs` says so; a run with another recipe is replaced
     (the message says so); fresh=True always starts over. on_epoch_end also sees the saved epochs.
-    step: train with this step instead of `train_step` (pretrain's `step`); each record's "trained_by" names
-    the step that trained that epoch, also for a loaded run.
+    step: train with this step instead of `train_step` (pretrain's `step`); the records of the epochs it
+    trained carry "trained_by", its name (no such key: the package's train_step), also for a loaded run.
     """
     ckpt = Path(run_dir) / CHECKPOINT
     state = None
