@@ -2,6 +2,7 @@
 # Every chapter alone, each in an empty folder, from a wheel of the checkout (not the editable install),
 # in smoke or classroom mode: wall time, CPU time and peak memory per chapter, as a student's machine sees them.
 # Usage: bash benchmarks/chapters_alone.sh classroom [WORKDIR]   -> WORKDIR/classroom/results.txt
+#        CHAPTERS="07 09" bash benchmarks/chapters_alone.sh classroom   # only those chapters (merge their lines by hand)
 set -u
 MODE=${1:?usage: benchmarks/chapters_alone.sh smoke|classroom [WORKDIR]}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,9 @@ unset BYOL_COURSE_LAB_CACHE
 if [ "$MODE" = smoke ]; then export BYOL_COURSE_SMOKE=1; else unset BYOL_COURSE_SMOKE; fi
 echo "chapter wall_s cpu_s maxrss_MiB rc" > $W/results.txt
 for nb in $ROOT/notebooks/[0-9][0-9]_*.ipynb; do
-  name=$(basename $nb .ipynb); d=$W/run/$name; mkdir -p $d; cp $nb $d/
+  name=$(basename $nb .ipynb)
+  if [ -n "${CHAPTERS:-}" ] && ! [[ " $CHAPTERS " == *" ${name:0:2} "* ]]; then continue; fi
+  d=$W/run/$name; mkdir -p $d; cp $nb $d/
   ( cd $d && /usr/bin/time -f "%e %U %S %M" -o $d/time.txt $ROOT/.venv/bin/jupyter nbconvert --to notebook --execute \
       --ExecutePreprocessor.kernel_name=standalone --ExecutePreprocessor.timeout=1800 $name.ipynb --output out.ipynb > $d/log.txt 2>&1 )
   rc=$?

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 
-__all__ = ["OPTIMIZERS", "OptimConfig", "LARS", "param_groups", "peak_lr", "build_optimizer", "lr_at", "set_lr"]
+__all__ = ["OPTIMIZERS", "OptimConfig", "LARS", "lars_direction", "param_groups", "peak_lr", "build_optimizer", "lr_at", "set_lr"]
 
 OPTIMIZERS = ("lars", "sgd", "adamw")
 
@@ -166,6 +166,24 @@ class LARS(torch.optim.Optimizer):
             if params:  # w ← w − lr·m
                 torch._foreach_add_(params, [self.state[p]["momentum_buffer"] for p in params], alpha=-lr)
         return loss
+
+
+def lars_direction(w: torch.Tensor, g: torch.Tensor, lr: float, weight_decay: float, trust_coefficient: float,
+                   clip: bool, eps: float = 1e-8) -> torch.Tensor:
+    """The direction d that `LARS.step` gives one tensor (then m ← μ·m + d, w ← w − lr·m), written for reading.
+
+    The optimiser computes it for every tensor of a group at once, on the device; this is the same rule for
+    one tensor (chapter 7's exercise writes it; tests/test_lars.py checks that the two agree).
+    """
+    if w.ndim <= 1:  # biases and normalisation parameters: no trust ratio, no weight decay
+        return g
+    w_norm, g_norm = w.norm(), g.norm()
+    if w_norm == 0 or g_norm == 0:  # the trust ratio would be 0 or undefined: plain SGD
+        return g
+    ratio = trust_coefficient * w_norm / (g_norm + weight_decay * w_norm + eps)
+    if clip:  # the layer's rate lr·ratio never exceeds lr
+        ratio = (ratio / lr).clamp(max=1.0) if lr > 0 else torch.ones_like(ratio)
+    return ratio * (g + weight_decay * w)
 
 
 def param_groups(params: Iterable[nn.Parameter], weight_decay: float) -> list[dict]:

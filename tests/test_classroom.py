@@ -138,7 +138,7 @@ def test_otter_gives_the_same_scores(otter: Path, graded) -> None:
 
 def test_otter_assigns_every_gradable_chapter(otter: Path) -> None:
     """A student notebook and an autograder zip per chapter with exercises or questions; tests in the metadata."""
-    for name, exercises in (("01_augmentations", 2), ("04_ema_target", 1), ("09_collapse_lab", 0)):
+    for name, exercises in (("01_augmentations", 2), ("04_ema_target", 1), ("09_collapse_lab", 1), ("00_welcome", 0)):
         student = nbformat.read(otter / name / "student" / f"{name}.ipynb", as_version=4)
         assert (otter / name / "autograder" / "autograder.zip").exists()
         assert len(student.metadata["otter"]["tests"]) == exercises  # the public tests of each exercise, for grader.check

@@ -117,7 +117,7 @@ def test_importing_one_checker_loads_only_its_chapter() -> None:
 
 # A stem names both the package module and its checkers; "evaluate" is chapter 5's module and chapter 8's checkers.
 CHAPTER = {"course": 0, "data": 0, "embedded": 0, "visualize": 0, "augment": 1, "networks": 2, "objective": 3, "ema": 4, "train": 5,
-           "evaluate": 8, "dynamics": 10}
+           "optim": 5, "lars": 7, "evaluate": 8, "lab": 9, "dynamics": 10}
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)

@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from byol_course.networks import BYOLNetworks, NetworkConfig
 from byol_course.config import gpu_config
-from byol_course.optim import LARS, OptimConfig, build_optimizer
+from byol_course.optim import LARS, OptimConfig, build_optimizer, lars_direction
 
 EPS = 1e-8
 
@@ -273,3 +273,21 @@ def test_loss_scale_moves_only_the_excluded_parameters() -> None:
         steps[scale] = [(p.ndim > 1, float((p.detach() - b).norm())) for p, b in zip(params, before)]
     for (adapted, full), (_, half) in zip(steps[1.0], steps[0.5]):
         assert half == pytest.approx(full if adapted else full / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_lars_direction_is_the_rule_the_optimiser_applies_to_each_tensor(clip: bool) -> None:
+    """optim.lars_direction, for reading and for chapter 7's exercise, is what LARS.step does, tensor by tensor."""
+    g = torch.Generator().manual_seed(3)
+    shapes = [(6, 4), (3, 2, 3, 3), (6,), (5, 5), (4, 4)]
+    ws = [torch.randn(*s, generator=g, dtype=torch.float64) * (i + 1) for i, s in enumerate(shapes)]
+    gs = [torch.randn(*s, generator=g, dtype=torch.float64) * 10 ** -i for i, s in enumerate(shapes)]
+    ws[3].zero_()  # a zero weight and a zero gradient: plain SGD
+    gs[4].zero_()
+    params = [torch.nn.Parameter(w.clone()) for w in ws]
+    for p, grad in zip(params, gs):
+        p.grad = grad.clone()
+    lr, wd, eta = 0.7, 0.01, 0.02
+    LARS(params, lr=lr, momentum=0.9, weight_decay=wd, trust_coefficient=eta, clip_lr=clip).step()
+    for p, w, grad in zip(params, ws, gs):
+        assert torch.allclose(p.detach(), w - lr * lars_direction(w, grad, lr, wd, eta, clip), rtol=1e-12, atol=1e-12)

@@ -30,10 +30,11 @@ CHAPTER = {
     "ema": 4, "exercises.ema": 4,
     "config": 5, "optim": 5, "device": 5, "lock": 5, "checkpoint": 5, "distributed": 5, "stream": 5,
     "images": 5, "evaluate": 5, "train": 5, "exercises.train": 5,
+    "exercises.lars": 7,
     "export": 8, "supervised": 8, "report": 8, "exercises.evaluate": 8,
     "collapse": 9, "collapse.experiments": 9, "collapse.runner": 9, "collapse.healthy": 9, "collapse.report": 9, "collapse.plots": 9,
     "collapse.suite": 9, "collapse.store": 9,
-    "collapse.widget": 9,
+    "collapse.widget": 9, "exercises.lab": 9,
     "dynamics": 10, "exercises.dynamics": 10,
     "__main__": 11,  # the command line uses every chapter
 }  # fmt: skip

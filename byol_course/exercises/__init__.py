@@ -13,7 +13,9 @@ bottom while an exercise is unsolved.
     chapter 3  objective  check_loss, check_symmetric_loss, check_stop_gradient
     chapter 4  ema        check_ema
     chapter 5  train      check_train_step
+    chapter 7  lars       check_lars
     chapter 8  evaluate   check_knn, check_effective_rank
+    chapter 9  lab        check_onset
     chapter 10 dynamics   check_linear_step, check_spectrum, check_directpred
 
 `from byol_course.exercises import check_ema` imports only chapter 4's module: the names are
@@ -35,8 +37,10 @@ _CHECKERS = {
     "check_stop_gradient": "objective",
     "check_ema": "ema",
     "check_train_step": "train",
+    "check_lars": "lars",
     "check_knn": "evaluate",
     "check_effective_rank": "evaluate",
+    "check_onset": "lab",
     "check_linear_step": "dynamics",
     "check_spectrum": "dynamics",
     "check_directpred": "dynamics",
