@@ -215,21 +215,10 @@ def test_ctrl_c_in_a_notebook_says_how_to_resume(tmp_path: Path, images: torch.T
 
 
 def _paper_order_step(net, optimizer, images, views, tau):
-    """Chapter 5's solution, written as a student would (no Precision, no DDP wrapper)."""
-    from byol_course.ema import ema_update_
-    from byol_course.objective import symmetric_loss
+    """Chapter 5's solution as a student writes it, from the earlier chapters' pieces (no Precision, no DDP wrapper)."""
+    from byol_course.exercises import reference_train_step
 
-    x1, x2 = views(images)
-    p1, p2 = net.online(x1), net.online(x2)
-    with torch.no_grad():
-        z1, z2 = net.target(x1), net.target(x2)
-    loss = symmetric_loss(p1, p2, z1, z2)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    for target, online in zip(net.target_modules(), net.online_modules()):
-        ema_update_(target, online, tau)
-    return loss.detach()
+    return reference_train_step(net, optimizer, images, views, tau)
 
 
 def test_a_students_step_trains_the_same_run(tmp_path: Path, images: torch.Tensor) -> None:
