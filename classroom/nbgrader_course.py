@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from .assignments import ROOT, PARTS_OF_THE_PLAN, graded_source, mark_scheme, notebooks_of, points_table
+from .student_version import executable
 
 CONFIG = '''\
 # nbgrader configuration of the BYOL course (written by `make classroom`).
@@ -82,6 +83,7 @@ def write_course(out: Path, nbgrader: str | None = None, wheel: bool = True) -> 
         f"# The course package this folder was made with (commit {commit}); install it where nbgrader's kernels run.\n{pinned}")
     (out / "COURSE.md").write_text(_readme(commit, version))
     if nbgrader:
+        nbgrader = executable(nbgrader)  # it runs inside `out`
         env = {**os.environ, "PATH": str(Path(nbgrader).parent) + os.pathsep + os.environ.get("PATH", "")}
         for week in PARTS_OF_THE_PLAN:
             subprocess.run([nbgrader, "generate_assignment", week.name, "--force", "--log-level=WARN"], cwd=out, env=env, check=True)

@@ -29,6 +29,7 @@ from byol_course.course import REPO_URL
 from byol_course.exercises.grading import EXERCISES, PARTS
 
 from .assignments import ROOT, chapter_notebooks, graded_source, is_solution
+from .student_version import executable
 
 CONFIG = """\
 # ASSIGNMENT CONFIG
@@ -134,6 +135,7 @@ def write_otter(out: Path, otter: str | None = None) -> list[str]:
         nbformat.write(master(nb, chapter, name), folder / f"{name}.ipynb")
         (folder / "requirements.txt").write_text(f"byol-course @ git+{REPO_URL}\n")
         if otter:
+            otter = executable(otter)  # it runs inside the chapter's folder
             dist = out / name
             shutil.rmtree(dist, ignore_errors=True)
             env = {**os.environ, "PATH": str(Path(otter).parent) + os.pathsep + os.environ.get("PATH", "")}

@@ -142,6 +142,16 @@ def builtin_student_version(nb):
     return nb
 
 
+def executable(name_or_path: str) -> str:
+    """A grader's executable (a name on PATH, or a path relative to here) as an absolute path: the commands
+    run it from inside the folders they write, where a relative path no longer points at it."""
+    found = shutil.which(name_or_path)
+    if found is None:
+        raise FileNotFoundError(f"{name_or_path} is not an executable file: `make classroom` installs nbgrader and otter "
+                                "into .venv-grading/bin; pass that path, or a name on your PATH.")
+    return str(Path(found).absolute())
+
+
 def nbgrader_student_versions(instructor: dict[str, object], nbgrader: str) -> dict[str, object]:
     """Run `nbgrader generate_assignment` on the instructor notebooks in a scratch course directory."""
     with tempfile.TemporaryDirectory() as root:
@@ -149,7 +159,7 @@ def nbgrader_student_versions(instructor: dict[str, object], nbgrader: str) -> d
         source.mkdir(parents=True)
         for name, nb in instructor.items():
             nbformat.write(nb, source / name)
-        nbgrader = str(Path(nbgrader).absolute())  # it runs in the scratch course directory
+        nbgrader = executable(nbgrader)  # it runs in the scratch course directory
         cmd = [nbgrader, "generate_assignment", ASSIGNMENT, "--force", f"--CourseDirectory.root={root}", "--log-level=WARN"]
         bin_dir = str(Path(nbgrader).parent)  # nbgrader runs `alembic` from its own environment
         env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}

@@ -51,7 +51,7 @@ def _run(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("classroom") / "course"
-    write_course(out, str(BIN / "nbgrader"))
+    write_course(out, os.path.relpath(BIN / "nbgrader"))  # relative, as `make classroom` passes it (it failed so once)
     return out
 
 
@@ -113,7 +113,7 @@ def test_the_feedback_names_each_mistake(course: Path, graded) -> None:
 @pytest.fixture(scope="module")
 def otter(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("otter")
-    write_otter(out, str(BIN / "otter"))
+    write_otter(out, os.path.relpath(BIN / "otter"))  # relative, as `make otter` passes it
     return out
 
 
@@ -172,3 +172,19 @@ def test_the_course_folder_builds_without_the_graders(tmp_path: Path) -> None:
     scheme = (tmp_path / "c" / "mark_scheme.md").read_text()
     assert scheme.count("*Model answer:*") == sum(points(w)[1] for w in PARTS_OF_THE_PLAN)
     shutil.rmtree(tmp_path / "c")
+
+
+def test_a_grader_given_by_a_relative_path_or_a_name_is_found_from_anywhere(tmp_path: Path, monkeypatch) -> None:
+    """The commands run nbgrader and otter from inside the folders they write: the path is made absolute first."""
+    from classroom.student_version import executable
+
+    tool = tmp_path / "bin" / "grader"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert executable("bin/grader") == str(tool)
+    monkeypatch.setenv("PATH", str(tool.parent))
+    assert executable("grader") == str(tool)
+    with pytest.raises(FileNotFoundError, match="is not an executable file: `make classroom` installs"):
+        executable("bin/missing")
