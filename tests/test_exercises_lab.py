@@ -14,7 +14,7 @@ from _exercise_helpers import not_written
 VARIANTS = (0, 1, 2)
 
 
-def _loop(lo, hi, runs, collapses):
+def bisect_for(collapses, lo, hi, runs):
     for _ in range(runs):
         mid = (lo + hi) / 2
         if collapses(mid):
@@ -22,10 +22,6 @@ def _loop(lo, hi, runs, collapses):
         else:
             hi = mid
     return lo, hi
-
-
-def bisect_for(collapses, lo, hi, runs):
-    return _loop(lo, hi, runs, collapses)
 
 
 def bisect_recursive(collapses, lo, hi, runs):
@@ -71,15 +67,15 @@ def asks_twice(collapses, lo, hi, runs):
 
 def checks_the_ends(collapses, lo, hi, runs):
     assert collapses(lo) and not collapses(hi)
-    return _loop(lo, hi, runs - 2, collapses)
+    return bisect_for(collapses, lo, hi, runs - 2)
 
 
 def one_too_many(collapses, lo, hi, runs):
-    return _loop(lo, hi, runs + 1, collapses)
+    return bisect_for(collapses, lo, hi, runs + 1)
 
 
 def one_too_few(collapses, lo, hi, runs):
-    return _loop(lo, hi, runs - 1, collapses)
+    return bisect_for(collapses, lo, hi, runs - 1)
 
 
 def grid(collapses, lo, hi, runs):
@@ -102,17 +98,17 @@ def grid_all_points(collapses, lo, hi, runs):
 
 
 def reversed_pair(collapses, lo, hi, runs):
-    a, b = _loop(lo, hi, runs, collapses)
+    a, b = bisect_for(collapses, lo, hi, runs)
     return b, a
 
 
 def midpoint_only(collapses, lo, hi, runs):
-    a, b = _loop(lo, hi, runs, collapses)
+    a, b = bisect_for(collapses, lo, hi, runs)
     return (a + b) / 2
 
 
 def around_a_guess(collapses, lo, hi, runs):
-    a, b = _loop(lo, hi, runs, collapses)
+    a, b = bisect_for(collapses, lo, hi, runs)
     return (a + b) / 2 - 0.001, (a + b) / 2 + 0.001
 
 

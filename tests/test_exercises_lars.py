@@ -93,8 +93,7 @@ def _in_place(w, g, lr, weight_decay, trust_coefficient, clip):
 def _nan_on_zeros(w, g, lr, weight_decay, trust_coefficient, clip):
     if w.ndim <= 1:
         return g
-    ratio = trust_coefficient * w.norm() / g.norm()  # no weight decay term: 0/0 for a zero weight and gradient... and x/0
-    ratio = ratio / 0 if g.norm() == 0 else ratio
+    ratio = trust_coefficient * w.norm() / g.norm()  # a zero gradient: x / 0 = inf, and inf · 0 = NaN below
     return ratio * (g + weight_decay * w)
 
 
