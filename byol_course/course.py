@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .language import use_language
+
 __all__ = ["REPO_URL", "mode", "grading", "pick", "in_colab", "setup", "runs_dir"]
 
 REPO_URL = "https://github.com/byol-course/byol-course"  # the Colab set-up cells install from here
@@ -61,8 +63,16 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
-def setup(seed: int = 0, verbose: bool = True) -> tuple[torch.device, str]:
-    """Seed Python, NumPy and torch; pick the device; say where we run. Returns (device, mode)."""
+def setup(seed: int = 0, verbose: bool = True, lang: str | None = None) -> tuple[torch.device, str]:
+    """Seed Python, NumPy and torch; pick the device; say where we run. Returns (device, mode).
+
+    lang="zh" (the Chinese notebooks pass it) makes the checkers and the figures speak Chinese, with a CJK
+    font (in Colab it installs one); lang=None keeps BYOL_COURSE_LANG's choice, English by default.
+    """
+    if lang is not None:
+        missing = use_language(lang, install_font=in_colab())
+        if missing and verbose:
+            print(missing)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

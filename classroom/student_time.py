@@ -23,7 +23,7 @@ from .assignments import PARTS_OF_THE_PLAN, ROOT, chapter_notebooks, exercises_o
 READING_WPM = 100  # technical prose with code beside it: slower than the 200-250 of plain prose
 MINUTES_PER_EXERCISE = 15
 MINUTES_PER_LONG_EXERCISE = 30  # exercises that build a pipeline rather than a function
-LONG_EXERCISES = ("ch01-views", "ch06-views")
+LONG_EXERCISES = ("ch01-views", "ch06-bug-list")  # a whole pipeline; a review of the 89-line sketch
 MINUTES_PER_QUESTION = 4
 RUN_TIMES = ROOT / "benchmarks" / "results" / "chapters_alone_classroom.txt"
 

@@ -29,11 +29,12 @@ MISTAKES: dict[str, tuple[list[tuple[str, str]], str]] = {
     "ch04-ema": ([("xi.mul_(tau).add_(theta, alpha=1 - tau)  # ξ", "xi.mul_(1 - tau).add_(theta, alpha=tau)  # ξ")],
                  "swapped τ and 1 − τ"),
     "ch05-train-step": ([("    optimizer.zero_grad(set_to_none=True)\n", "")], "gradients of the previous step were added"),
-    "ch06-views": ([("for v in cfg.views():", "for v in (cfg.view1, cfg.view1):")], "both views come from view 1's pipeline"),
-    "ch06-loss": ([("loss_21 = 2 - 2 * F", "loss_21 = -2 * F")], "ranges from −2 to 6"),
-    "ch06-ema": ([("zip(target.parameters(), online.parameters())", "zip(online.parameters(), target.parameters())")],
-                 "moved the online network towards the target"),
-    "ch06-train-step": ([("x1, x2 = views(images)", "x1, _ = views(images)\n    _, x2 = views(images)")], "2 times"),
+    "ch06-bug-list": ([("    return {\n", "    return {} and {\n")], "list at least five"),
+    "ch06-per-image-views": ([("view2 = torch.stack([pipeline2(x)", "view2 = torch.stack([pipeline1(x)")],
+                             "both views come from one pipeline"),
+    "ch06-loss-test": ([("z1, z2 = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)",
+                         "z1 = z2 = torch.randn(8, 16, generator=g)")], "its own view's target"),
+    "ch06-epoch": ([("tau_schedule(epoch * len(loader) + i,", "tau_schedule(i,")], "restarts at every epoch"),
     "ch07-lars": ([("ratio = torch.clamp(ratio / lr, max=1.0)", "ratio = torch.clamp(ratio, max=1.0)")], "not min(trust ratio, 1)"),
     "ch09-onset": ([("            lo = mid  # the boundary lies above mid\n        else:\n            hi = mid",
                      "            hi = mid  # the boundary lies above mid\n        else:\n            lo = mid")],
@@ -41,6 +42,8 @@ MISTAKES: dict[str, tuple[list[tuple[str, str]], str]] = {
     "ch08-knn": ([("(sim / temperature).exp()", "torch.ones_like(sim)")], "votes barely depend on their similarity"),
     "ch08-effective-rank": ([("return torch.exp(-(p * p.log()).sum()).item()", "return (-(p * p.log()).sum()).item()")],
                             "that is the entropy"),
+    "ch08-linear-probe": ([("probe(c).fit(x_fit, y_fit).score(x_val, y_val)", "probe(c).fit(x, y).score(test_x.numpy(), test_y.numpy())")],
+                          "C was chosen on the test set"),
     "ch10-linear-step": ([("new_Wa = tau * Wa + (1 - tau) * new_W", "new_Wa = tau * Wa + (1 - tau) * W")], "EMA"),
     "ch10-spectrum": ([("return s.flip(0), U.flip(1)", "return s.flip(0), U")], "eigenvectors"),
     "ch10-directpred": ([("p = s.sqrt() + eps * s.max()", "p = s + eps * s.max()")], "square root"),
@@ -54,7 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from byol_course import augment
 from byol_course.augment import AugmentConfig, ViewConfig
-from byol_course.ema import ema_update_
+from byol_course.ema import ema_update_, tau_schedule
 from byol_course.networks import BYOLNetworks
 from byol_course.objective import byol_loss, symmetric_loss
 """

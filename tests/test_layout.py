@@ -23,15 +23,16 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 # The chapter that builds each module (notebooks/README.md shows the same map).
 CHAPTER = {
-    "course": 0, "paper": 0, "data": 0, "folders": 0, "embedded": 0, "visualize": 0, "atomic": 0,
-    "augment": 1, "exercises": 1, "exercises.common": 1, "exercises.augment": 1, "exercises.grading": 1,
+    "course": 0, "language": 0, "paper": 0, "data": 0, "folders": 0, "embedded": 0, "visualize": 0, "atomic": 0,
+    "augment": 1, "exercises": 1, "exercises.common": 1, "exercises.messages": 1, "exercises.augment": 1, "exercises.grading": 1,
     "networks": 2, "exercises.networks": 2,
     "objective": 3, "exercises.objective": 3,
     "ema": 4, "exercises.ema": 4,
     "config": 5, "optim": 5, "device": 5, "lock": 5, "checkpoint": 5, "distributed": 5, "stream": 5,
     "images": 5, "evaluate": 5, "train": 5, "exercises.train": 5,
+    "exercises.review": 6, "exercises.fixes": 6,
     "exercises.lars": 7,
-    "export": 8, "supervised": 8, "report": 8, "exercises.evaluate": 8,
+    "export": 8, "supervised": 8, "report": 8, "exercises.evaluate": 8, "exercises.probe": 8,
     "collapse": 9, "collapse.experiments": 9, "collapse.runner": 9, "collapse.healthy": 9, "collapse.report": 9, "collapse.plots": 9,
     "collapse.suite": 9, "collapse.store": 9,
     "collapse.widget": 9, "exercises.lab": 9,

@@ -13,8 +13,11 @@ bottom while an exercise is unsolved.
     chapter 3  objective  check_loss, check_symmetric_loss, check_stop_gradient
     chapter 4  ema        check_ema
     chapter 5  train      check_train_step
+    chapter 6  review     check_bug_list
+               fixes      check_per_image_views, check_loss_test, check_train_epoch
     chapter 7  lars       check_lars
     chapter 8  evaluate   check_knn, check_effective_rank
+               probe      check_linear_probe
     chapter 9  lab        check_onset
     chapter 10 dynamics   check_linear_step, check_spectrum, check_directpred
 
@@ -37,16 +40,22 @@ _CHECKERS = {
     "check_stop_gradient": "objective",
     "check_ema": "ema",
     "check_train_step": "train",
+    "check_bug_list": "review",
+    "check_per_image_views": "fixes",
+    "check_loss_test": "fixes",
+    "check_train_epoch": "fixes",
     "check_lars": "lars",
     "check_knn": "evaluate",
     "check_effective_rank": "evaluate",
+    "check_linear_probe": "probe",
     "check_onset": "lab",
     "check_linear_step": "dynamics",
     "check_spectrum": "dynamics",
     "check_directpred": "dynamics",
 }
 # Not a checker, but re-exported too: chapter 5's step from the pieces, for notebooks that need a step.
-_OTHERS = {"reference_train_step": "train"}
+_OTHERS = {"reference_train_step": "train", "bug_list_report": "review", "reference_per_image_views": "fixes",
+           "reference_train_epoch": "fixes"}
 
 __all__ = [*_CHECKERS, *_OTHERS]
 

@@ -17,9 +17,12 @@ import inspect
 import io
 import traceback
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, Callable
 
 import torch
+
+from .messages import say
 
 __all__ = [
     "NOT_WRITTEN",
@@ -34,6 +37,7 @@ __all__ = [
     "describe",
     "effective_tau",
     "first_match",
+    "referenced_names",
     "tensor_problem",
 ]
 
@@ -182,6 +186,20 @@ def effective_tau(new: list[torch.Tensor], old: list[torch.Tensor], online: list
     return float(tau) if (taus - tau).abs().max() < 1e-4 and 0 <= tau <= 1 else None
 
 
+def _code_names(code: CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def referenced_names(fn: Any) -> set[str]:
+    """Every global and attribute name fn's code (and the code nested in it) refers to; empty for a non-function."""
+    code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
+    return _code_names(code) if isinstance(code, CodeType) else set()
+
+
 def first_match(value: Any, candidates: list[tuple[Callable[[], Any], str]], atol: float = 1e-5) -> str | None:
     """The sentence of the first candidate (a known wrong answer) whose value equals `value`, else None."""
     for make, sentence in candidates:
@@ -218,9 +236,9 @@ def checker(name: str) -> Callable[[Callable[..., str | None]], Callable[..., bo
         def check(*args: Any, **kwargs: Any) -> bool:
             problem = verdict(*args, **kwargs)
             if problem is None or isinstance(problem, Right):
-                print(f"✓ {name}: {problem or 'matches the reference.'}")
+                print(f"✓ {say(name)}: {say(problem or 'matches the reference.')}")
                 return True
-            print(f"✗ {name}: {problem}")
+            print(f"✗ {say(name)}: {say(problem)}")
             return False
 
         check.verdict, check.title = verdict, name  # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Callable
 
-from .common import NOT_WRITTEN, Malformed, NotWritten, Raised, Right
+from .common import NOT_WRITTEN, Malformed, NotWritten, Raised, Right, referenced_names
+from .messages import say
 
 __all__ = ["PARTS", "Exercise", "EXERCISES", "is_stub", "assert_runs", "assert_visible", "assert_hidden", "assert_own", "assert_part"]
 
@@ -64,13 +65,14 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("ch03-stop-gradient", "check_stop_gradient", "forward_loss", ("train_step", "reference_train_step")),
         Exercise("ch04-ema", "check_ema", "ema_update", ("ema_update_",)),
         Exercise("ch05-train-step", "check_train_step", "my_train_step", ("train_step", "reference_train_step")),
-        Exercise("ch06-views", "check_views", "my_views", ("make_views", "make_view")),
-        Exercise("ch06-loss", "check_symmetric_loss", "my_symmetric_loss", ("symmetric_loss",)),
-        Exercise("ch06-ema", "check_ema", "my_ema", ("ema_update_",)),
-        Exercise("ch06-train-step", "check_train_step", "my_train_step", ("train_step", "reference_train_step")),
+        Exercise("ch06-bug-list", "check_bug_list", "my_bug_list", ("SKETCH", "BUGS", "bug_list_report")),
+        Exercise("ch06-per-image-views", "check_per_image_views", "my_per_image_views", ("make_views", "make_view")),
+        Exercise("ch06-loss-test", "check_loss_test", "my_loss_test", ("symmetric_loss", "byol_loss")),
+        Exercise("ch06-epoch", "check_train_epoch", "my_train_epoch", ()),
         Exercise("ch07-lars", "check_lars", "my_lars_direction", ("lars_direction", "LARS")),
         Exercise("ch08-knn", "check_knn", "my_knn_predict", ("knn_predict",)),
         Exercise("ch08-effective-rank", "check_effective_rank", "my_effective_rank", ("effective_rank",)),
+        Exercise("ch08-linear-probe", "check_linear_probe", "my_linear_probe", ("linear_probe",)),
         Exercise("ch09-onset", "check_onset", "my_find_onset", ()),
         Exercise("ch10-linear-step", "check_linear_step", "my_linear_step", ("linear_step",)),
         Exercise("ch10-spectrum", "check_spectrum", "my_spectrum", ("spectrum",)),
@@ -87,7 +89,7 @@ def _exercise(grade_id: str) -> tuple[Exercise, Callable[..., bool]]:
 
 
 def _fail(check: Callable[..., bool], sentence: str) -> None:
-    raise AssertionError(f"{check.title}: {sentence}")  # type: ignore[attr-defined]
+    raise AssertionError(f"{say(check.title)}: {say(sentence)}")  # type: ignore[attr-defined]  # the notebook's language
 
 
 def _wrong(verdict: str | None) -> bool:
@@ -139,15 +141,6 @@ def assert_hidden(grade_id: str, fn: Callable) -> None:
             _fail(check, f"on inputs the notebook did not show (variant {variant}): {verdict}")
 
 
-def _names(code: CodeType) -> set[str]:
-    """Every global and attribute name a function's code (and the code nested in it) refers to."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            names |= _names(const)
-    return names
-
-
 def assert_own(grade_id: str, fn: Callable, notebook_module: str = "__main__") -> None:
     """Part 'own': fn is written in the notebook and does not hand the work to the package's answer."""
     exercise, check = _exercise(grade_id)
@@ -159,7 +152,7 @@ def assert_own(grade_id: str, fn: Callable, notebook_module: str = "__main__") -
         where = getattr(original, "__module__", None) or type(fn).__name__
         _fail(check, f"`{exercise.function}` is not a function written in this notebook (it comes from {where}): "
                      f"write {exercise.function} yourself instead of assigning the package's version to the name.")
-    called = sorted(_names(code) & set(exercise.answers))
+    called = sorted(referenced_names(original) & set(exercise.answers))
     if called:
         _fail(check, f"`{exercise.function}` calls the package's {', '.join(called)}, which is the answer itself: "
                      "write the computation with the pieces the exercise names.")

@@ -69,7 +69,8 @@ def _dims_problem(first: nn.Linear, bn: nn.BatchNorm1d, last: nn.Linear, i: int,
     return None
 
 
-_AFTER_LAST = "there is a {} after the last Linear: end with the Linear, so that the projection can take any value."
+def _after_last(layer: str) -> str:
+    return f"there is a {layer} after the last Linear: end with the Linear, so that the projection can take any value."
 
 
 def _forward_problem(got: torch.Tensor, x: torch.Tensor, first: nn.Linear, bn: nn.BatchNorm1d, last: nn.Linear) -> str | None:
@@ -88,7 +89,7 @@ def _forward_problem(got: torch.Tensor, x: torch.Tensor, first: nn.Linear, bn: n
             (lambda: last(F.relu(hidden)), "your forward pass skips the batch norm it defines: apply it between the first Linear and the ReLU."),
             (lambda: last(norm(hidden)), "there is no ReLU between the batch norm and the last Linear (an nn.ReLU() layer, or F.relu in "
                                          "forward): without it the head is one linear map."),
-            (lambda: F.relu(right), _AFTER_LAST.format("ReLU")),
+            (lambda: F.relu(right), _after_last("ReLU")),
             (lambda: last(hidden), "your forward pass skips the batch norm and the ReLU: Linear → BatchNorm1d → ReLU → Linear."),
         ]) or "the head's output is not Linear → BatchNorm1d → ReLU → Linear of its own layers: check the order of the calls in forward."
 
@@ -125,7 +126,7 @@ def check_projector(make: Callable[[int, int, int], nn.Module], variant: int = 0
     extra = [m for m in layers if _kind(m) not in ("Linear", "BatchNorm1d", "ReLU")]
     if problem and extra:  # an activation or dropout module of its own explains the difference better
         if layers[-1] is extra[-1]:
-            return _AFTER_LAST.format(type(extra[-1]).__name__)
+            return _after_last(type(extra[-1]).__name__)
         return f"your head also has {', '.join(type(m).__name__ for m in extra)}: BYOL's projector is Linear → BatchNorm1d → ReLU → Linear and nothing else."
     return problem
 
