@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 GRADING_VENV ?= .venv-grading
 SITE_VENV    ?= .venv-site
 
-.PHONY: demo test test-browser lab clean student classroom otter
+.PHONY: demo test test-browser lab clean student classroom otter zh test-zh
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ demo: $(STAMP)  ## pretrain BYOL on the embedded dataset and print the table
 
 test: $(STAMP) $(GRADING_VENV)/.installed $(SITE_VENV)/.installed  ## the whole test suite: notebooks, the graders end to end, the website
 	BYOL_COURSE_SMOKE=1 BYOL_COURSE_REQUIRE_GRADERS=1 BYOL_COURSE_GRADERS=$(abspath $(GRADING_VENV))/bin \
-		$(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks,)
+		$(PY) -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbval-lax notebooks/*.ipynb $(ZH_IN_TEST),)
+
+# The Chinese edition: notebooks/zh/ generated from the English notebooks and translations/zh/notebooks/*.json.
+ZH_IN_TEST := $(wildcard notebooks/zh/04_*.ipynb)  # one Chinese chapter runs in `make test`; all of them in `make test-zh`
+zh: $(STAMP)  ## regenerate notebooks/zh/ (the Chinese notebooks) from the English ones and the translation catalogues
+	$(PY) -m translations.notebooks build
+
+test-zh: $(STAMP)  ## every Chinese notebook under nbval, smoke mode
+	BYOL_COURSE_SMOKE=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks/zh/*.ipynb
 
 $(VENV)/.installed-browser: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,browser]"
