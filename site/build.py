@@ -21,6 +21,16 @@ Three steps, all offline:
    search is Sphinx's own client-side index: nothing is fetched from the network, at build or view time.
 
 The page header's run times and student time come from site/chapters.toml.
+
+**The Chinese edition** (notebooks/zh/NN_name.ipynb, those present) goes through the same three steps
+and lands under zh/: zh/notebooks/NN_name.html (executed in their own run folder, run/zh/notebooks,
+with a short header box in Chinese), zh/index (README.zh.md, or a generated list of the Chinese
+chapters when there is none), zh/docs/NAME (docs/zh/*.md). A link from a Chinese page to a Chinese
+page that does not exist yet (docs/zh/glossary.md, an untranslated chapter) goes to its English
+counterpart. Every English page with a Chinese counterpart (and the front page) shows a "中文" link in
+its header, every Chinese page an "English" link (site/conf.py, site/templates/lang-switch.html).
+Smoke mode executes only the Chinese chapters of SMOKE_ZH (chapter 04: all of them would add about
+three minutes to `make test`); the classroom build (`make site`) executes all of them.
 """
 
 from __future__ import annotations
@@ -47,6 +57,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "site"
 CHAPTER_GLOB = "notebooks/[0-9][0-9]_*.ipynb"
+ZH_CHAPTER_GLOB = "notebooks/zh/[0-9][0-9]_*.ipynb"
+SMOKE_ZH = ("04_",)  # the Chinese chapters smoke mode executes (the first one present if none of these is)
 KERNEL_NAME = "byol-course-site"
 TO_MEASURE = "TO MEASURE"  # site/chapters.toml's mark for a value nobody has measured yet
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -113,6 +125,18 @@ def chapters(root: Path = ROOT) -> list[Path]:
     return sorted(root.glob(CHAPTER_GLOB))
 
 
+def zh_chapters(root: Path = ROOT, smoke: bool = False) -> list[Path]:
+    """The Chinese chapters present (notebooks/zh/), by glob; in smoke mode only those of SMOKE_ZH."""
+    found = sorted(root.glob(ZH_CHAPTER_GLOB))
+    if smoke:
+        return [p for p in found if p.name.startswith(SMOKE_ZH)] or found[:1]
+    return found
+
+
+def is_zh(repo_rel: str) -> bool:
+    return repo_rel == "README.zh.md" or repo_rel.startswith(("notebooks/zh/", "docs/zh/"))
+
+
 def pages(root: Path = ROOT) -> dict[str, Path]:
     """Staged path -> repository file, for every Markdown page (README.md becomes the front page)."""
     found = {"index.md": root / "README.md"}
@@ -121,12 +145,31 @@ def pages(root: Path = ROOT) -> dict[str, Path]:
             found[rel] = root / rel
     for path in sorted((root / "docs").glob("*.md")):  # docs/teaching.md too, once it exists
         found[f"docs/{path.name}"] = path
+    if (root / "README.zh.md").exists():  # the Chinese edition's front page (else stage() writes one)
+        found["zh/index.md"] = root / "README.zh.md"
+    for path in sorted((root / "docs" / "zh").glob("*.md")):
+        found[f"zh/docs/{path.name}"] = path
     return found
 
 
 def staged_name(repo_rel: str) -> str:
-    """Where a repository file lives in the staged source tree (only README.md moves)."""
-    return "index.md" if repo_rel == "README.md" else repo_rel
+    """Where a repository file lives in the staged source tree: README.md moves to index.md, the Chinese
+    edition under zh/ (README.zh.md -> zh/index.md, notebooks/zh/x -> zh/notebooks/x, docs/zh/x -> zh/docs/x)."""
+    if repo_rel == "README.md":
+        return "index.md"
+    if repo_rel == "README.zh.md":
+        return "zh/index.md"
+    for part in ("notebooks", "docs"):
+        if repo_rel.startswith(f"{part}/zh/"):
+            return f"zh/{part}/" + repo_rel.removeprefix(f"{part}/zh/")
+    return repo_rel
+
+
+def english_counterpart(repo_rel: str) -> str:
+    """docs/zh/glossary.md -> docs/glossary.md, notebooks/zh/x.ipynb -> notebooks/x.ipynb, README.zh.md -> README.md."""
+    if repo_rel == "README.zh.md":
+        return "README.md"
+    return re.sub(r"^(notebooks|docs)/zh/", r"\1/", repo_rel)
 
 
 def load_chapter_data(root: Path = ROOT) -> dict[str, dict]:
@@ -158,7 +201,8 @@ def rewrite_links(text: str, at: str, on_site: set[str], root: Path, url: str, a
 
     A link to a page or chapter of the site stays (README.md becomes index.md); an image is kept and
     recorded in `assets` to be copied; a link to another file of the repository goes to GitHub; a
-    link to nothing stays as written, so that Sphinx reports it.
+    link to a Chinese file that does not exist (yet) goes to its English counterpart; a link to
+    nothing stays as written, so that Sphinx reports it.
     """
     here = posixpath.dirname(at)
 
@@ -168,6 +212,8 @@ def rewrite_links(text: str, at: str, on_site: set[str], root: Path, url: str, a
             return match.group(0)
         path, _, anchor = target.partition("#")
         rel = posixpath.normpath(posixpath.join(here, path))
+        if is_zh(rel) and not (root / rel).exists() and (root / english_counterpart(rel)).exists():
+            rel = english_counterpart(rel)  # not translated yet: the English page
         if rel.startswith("..") or not (root / rel).exists():
             return match.group(0)  # outside the repository, or missing: Sphinx will say so
         suffix = "#" + anchor if anchor else ""
@@ -176,7 +222,9 @@ def rewrite_links(text: str, at: str, on_site: set[str], root: Path, url: str, a
             return f"{pre}{new}{suffix}{post}"
         if Path(rel).suffix.lower() in IMAGE_SUFFIXES:
             assets.add(rel)
-            return match.group(0)
+            if staged_name(at) == at:
+                return match.group(0)
+            return f"{pre}{posixpath.relpath(rel, posixpath.dirname(staged_name(at)) or '.')}{post}"  # README.zh.md moves down
         kind = "tree" if (root / rel).is_dir() else "blob"
         return f"{pre}{url}/{kind}/main/{rel}{suffix}{post}"
 
@@ -377,7 +425,7 @@ def static_widget(view: dict, state: dict) -> tuple[list[dict], list[str]]:
     return outputs, controls
 
 
-def present_widgets(nb, name: str) -> int:
+def present_widgets(nb, name: str, lang: str = "en") -> int:
     """Replace every widget view by its static picture, with a note where it has controls. Returns how many."""
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     count = 0
@@ -392,7 +440,14 @@ def present_widgets(nb, name: str) -> int:
                 continue
             count += 1
             shown, controls = static_widget(view, state)
-            if controls:
+            if controls and lang == "zh":
+                labels = "、".join(label for _, label in controls if label)
+                after = "下面是笔记本运行时它显示的内容。" if shown else "它的图在你操作控件时才出现，所以本页没有图可显示。"
+                new.append(_html(
+                    '<div class="admonition note site-widget-note"><p class="admonition-title">在 Jupyter 中可交互</p>'
+                    f"<p>笔记本在这里显示一个交互式控件{f'（{labels}）' if labels else ''}：它在运行中的笔记本（Jupyter 或 "
+                    f"Colab）里可用，在本页不可用。{after}</p></div>"))
+            elif controls:
                 what = describe_controls(controls)
                 after = ("Below: what the widget showed when the notebook ran." if shown else
                          "Its figure appears when you use a control, so this page has none to show here.")
@@ -422,11 +477,12 @@ def run_time_line(data: dict) -> str:
 
 
 def goals_of(nb) -> bool:
-    """Whether the chapter's own text has its learning goals (a **Learning goals** paragraph before the first code cell)."""
+    """Whether the chapter's own text has its learning goals (a **Learning goals** paragraph before the first code
+    cell; **学习目标** in a Chinese chapter)."""
     for cell in nb.cells:
         if cell.cell_type == "code":
             return False
-        if "**Learning goals**" in cell.source:
+        if "**Learning goals**" in cell.source or "**学习目标**" in cell.source:
             return True
     return False
 
@@ -465,26 +521,50 @@ def header_cell(path: Path, done: Executed, data: dict, has_goals: bool, exercis
     return nbformat.v4.new_markdown_cell("\n".join(lines))
 
 
+def zh_header_cell(path: Path, done: Executed, exercises: int):
+    """A Chinese chapter's header box, short: where the outputs come from, run time, the download."""
+    import nbformat
+
+    p = done.provenance
+    mode = "冒烟模式（smoke：极小规模，本网站的 CI 检查，不是课堂输出）" if p["mode"] == "smoke" else f"{p['mode']} 模式"
+    secs = f"，笔记本运行了 {done.seconds:.0f} 秒" if done.seconds else ""
+    lines = [
+        "```{admonition} 本章网页版",
+        ":class: site-chapter-info",
+        "",
+        f"- **本页输出**：{mode}，{p['finished'][:10]} 在 {p['hardware']}（torch {p['torch']}）上计算{secs}。",
+        "- **运行时间**：见本章开头的“运行时间”一段。",
+        f"- **笔记本**：{{download}}`下载 {path.name} <../_notebooks/{path.name}>`，或用上方的徽章在 Colab 中打开。",
+    ]
+    if exercises:
+        lines.append(f"- **{exercises} 个练习**在此页显示为已解答：每个参考答案都折叠在开关下。请先在笔记本里自己尝试。")
+    lines.append("```")
+    return nbformat.v4.new_markdown_cell("\n".join(lines))
+
+
 def present(path: Path, done: Executed, data: dict, on_site: set[str], root: Path, url: str, assets: set[str]):
     """The executed notebook as its page shows it."""
     nb = done.nb
-    at = f"notebooks/{path.name}"
+    at = f"notebooks/zh/{path.name}" if path.parent.name == "zh" else f"notebooks/{path.name}"
+    zh = is_zh(at)
+    badge = posixpath.relpath("images/colab-badge.svg", posixpath.dirname(staged_name(at)))
     has_goals = goals_of(nb)
     if not has_goals and not data.get("goals"):
         raise BuildError(f"{path.name} has no **Learning goals** paragraph before its first code cell, and "
                          f"site/chapters.toml gives none ([chapters.\"{path.stem}\"] goals = [...]): add one of them")
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            src = cell.source.replace(COLAB_BADGE, "../images/colab-badge.svg")
+            src = cell.source.replace(COLAB_BADGE, badge)
             cell.source = rewrite_links(src, at, on_site, root, url, assets)
         elif cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             tags = cell.metadata.setdefault("tags", [])
             if "hide-input" not in tags:
                 tags.append("hide-input")
-            cell.metadata["mystnb"] = {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"}
-    widgets = present_widgets(nb, path.name)
+            cell.metadata["mystnb"] = ({"code_prompt_show": "显示参考答案", "code_prompt_hide": "隐藏参考答案"} if zh else
+                                       {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"})
+    widgets = present_widgets(nb, path.name, "zh" if zh else "en")
     exercises = sum(1 for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
-    nb.cells.insert(1, header_cell(path, done, data, has_goals, exercises))
+    nb.cells.insert(1, zh_header_cell(path, done, exercises) if zh else header_cell(path, done, data, has_goals, exercises))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.nbformat_minor = max(nb.nbformat_minor, 5)
     for i, cell in enumerate(nb.cells):  # fixed ids: an unchanged chapter stages the same file
@@ -518,8 +598,9 @@ def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_d
 
     url = repo_url(root)
     page_files = pages(root)
-    chapter_files = list(executed)
-    on_site = {str(p.relative_to(root)) for p in page_files.values()} | {f"notebooks/{p.name}" for p in chapter_files}
+    chapter_files = [p for p in executed if not is_zh(p.relative_to(root).as_posix())]
+    zh_files = [p for p in executed if is_zh(p.relative_to(root).as_posix())]
+    on_site = {p.relative_to(root).as_posix() for p in [*page_files.values(), *executed]}
     data = load_chapter_data(root)
     for stem, text in (student or {}).items():  # site/chapters.toml's own student_time, where given, wins
         data.setdefault(stem, {}).setdefault("student_time", text)
@@ -527,17 +608,28 @@ def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_d
     assets: set[str] = set()
     widgets = {}
     for path, done in executed.items():
-        nb, widgets[path.name] = present(path, done, data.get(path.stem, {}), on_site, root, url, assets)
-        write_if_changed(src / "notebooks" / path.name, nbformat.writes(nb), written)
-        write_if_changed(src / "_notebooks" / path.name, path.read_bytes(), written)  # the download: the notebook as committed
+        nb, widgets[path.relative_to(root).as_posix()] = present(path, done, data.get(path.stem, {}), on_site, root, url, assets)
+        staged = Path(staged_name(path.relative_to(root).as_posix()))
+        write_if_changed(src / staged, nbformat.writes(nb), written)
+        write_if_changed(src / staged.parents[1] / "_notebooks" / path.name, path.read_bytes(), written)  # the download: the notebook as committed
+    zh_pages = zh_files or any(n.startswith("zh/") for n in page_files)
+    if zh_pages and "zh/index.md" not in page_files:  # no README.zh.md (yet): a short list of the Chinese chapters
+        page_files["zh/index.md"] = None
     for name, path in page_files.items():
-        text = rewrite_links(path.read_text(encoding="utf-8"), str(path.relative_to(root)), on_site, root, url, assets)
+        if path is None:
+            text = zh_index(zh_files)
+        else:
+            text = rewrite_links(path.read_text(encoding="utf-8"), path.relative_to(root).as_posix(), on_site, root, url, assets)
         if name == "index.md":
             docs = [f"docs/{Path(n).stem}" for n in page_files if n.startswith("docs/") and n != "docs/teaching.md"]
             text += toctree("Chapters", [f"notebooks/{p.stem}" for p in chapter_files])
             text += toctree("Teaching", ["docs/teaching"] if "docs/teaching.md" in page_files else [])
             more = [n.removesuffix(".md") for n in ("notebooks/README.md", "data/README.md") if n in page_files]
             text += toctree("Reference", more + docs)
+            text += toctree("中文 (Chinese edition)", ["zh/index"] if zh_pages else [])
+        elif name == "zh/index.md":
+            text += toctree("章节", [f"notebooks/{p.stem}" for p in zh_files])
+            text += toctree("参考", [f"docs/{Path(n).stem}" for n in page_files if n.startswith("zh/docs/")])
         write_if_changed(src / name, text, written)
     for rel in sorted(assets):
         write_if_changed(src / rel, (root / rel).read_bytes(), written)
@@ -547,7 +639,21 @@ def stage(src: Path, executed: dict[Path, Executed], root: Path = ROOT, strict_d
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-    return {"pages": len(page_files), "chapters": len(chapter_files), "assets": len(assets), "widgets": widgets}
+    return {"pages": len(page_files), "chapters": len(chapter_files), "zh_chapters": len(zh_files), "assets": len(assets),
+            "widgets": widgets}
+
+
+def zh_index(zh_files: list[Path]) -> str:
+    """The Chinese edition's front page when there is no README.zh.md: its chapters, by their titles."""
+    import nbformat
+
+    lines = ["# BYOL 课程（中文版）", "", "本课程的中文版章节。[English](../index.md) 版本包含全部章节和参考页面。", ""]
+    for path in zh_files:
+        cells = nbformat.read(path, as_version=4).cells
+        title = next((line.lstrip("# ").strip() for c in cells if c.cell_type == "markdown"
+                      for line in c.source.splitlines() if line.startswith("# ")), path.stem)
+        lines.append(f"- [{title}](notebooks/{path.name})")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- the build
@@ -590,18 +696,21 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     found = chapters()
+    found_zh = zh_chapters(smoke=args.smoke)
     if args.only:
         found = [p for p in found if p.name.startswith(tuple(args.only))]
-    log(f"{mode} mode: {len(found)} chapters; kernel {python}; cache {work / 'cache'}")
+        found_zh = [p for p in found_zh if p.name.startswith(tuple(args.only))]
+    log(f"{mode} mode: {len(found)} chapters, {len(found_zh)} in Chinese; kernel {python}; cache {work / 'cache'}")
     try:
         executed = {p: execute(p, work / "cache", work / "run" / "notebooks", timeout) for p in found}
+        executed |= {p: execute(p, work / "cache", work / "run" / "zh" / "notebooks", timeout) for p in found_zh}
         t_exec = time.monotonic() - t0
         summary = stage(work / "src", executed, student=student_times(python))
     except BuildError as e:
         print(f"\n[site] FAILED: {e}", file=sys.stderr)
         return 1
     n_widgets = sum(summary["widgets"].values())
-    log(f"staged {summary['pages']} pages, {summary['chapters']} chapters, {summary['assets']} images, "
+    log(f"staged {summary['pages']} pages, {summary['chapters']} chapters, {summary['zh_chapters']} Chinese chapters, {summary['assets']} images, "
         f"{n_widgets} widget outputs made static ({time.monotonic() - t0:.0f} s so far, {t_exec:.0f} s executing or reading the cache)")
 
     from sphinx.cmd.build import build_main

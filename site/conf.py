@@ -4,6 +4,11 @@ Offline by design: the theme's files come with sphinx-book-theme, MathJax 3 is c
 (sphinx-mathjax-offline) and search is Sphinx's own index, run in the browser. No page loads
 anything from another host: the notebooks' ipywidgets are made static by site/build.py, and the
 widget JavaScript MyST-NB would load from a CDN is switched off below.
+
+The language switch: an English page with a Chinese counterpart under zh/ (and the front page) links
+to it as "中文" in the article header, a Chinese page links to its English counterpart (or the front
+page) as "English" (site/templates/lang-switch.html, filled by lang_switch below; plain links, no
+script). Chinese pages say lang="zh" in their <html> tag.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ extensions = [
     "sphinx-mathjax-offline",  # MathJax 3 in _static/mathjax (sets mathjax_path to it)
 ]
 root_doc = "index"
-exclude_patterns = ["_notebooks", "**/.ipynb_checkpoints", "**/runs"]
+exclude_patterns = ["_notebooks", "zh/_notebooks", "**/.ipynb_checkpoints", "**/runs"]
 
 # MyST: $…$ maths in the notebooks, <img> tags as Sphinx images (the README's chapter table), heading
 # anchors so that page.md#section links resolve.
@@ -45,6 +50,7 @@ mathjax3_config = {"tex": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["static"]
+templates_path = ["templates"]
 html_css_files = ["site.css"]
 html_copy_source = False
 html_show_sourcelink = False
@@ -63,6 +69,7 @@ html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "navbar_persistent": [],  # the sidebar has the search field; no second one in a top bar
+    "article_header_end": ["lang-switch.html", "article-header-buttons.html"],  # 中文 / English, then the theme's buttons
     "extra_footer": f"<p>{footer}. <a href=\"{REPO_URL}\">Source on GitHub</a>.</p>",
 }
 
@@ -71,3 +78,20 @@ suppress_warnings = [
     # plain text, which is what we want.
     "misc.highlighting_failure",
 ]
+
+
+def lang_switch(app, pagename, templatename, context, doctree) -> None:
+    """The other language's page for the header link: zh/<page> for <page>, and back (English front page if none)."""
+    docs = app.env.found_docs
+    if pagename.startswith("zh/"):
+        english = pagename.removeprefix("zh/")
+        context["lang_switch"] = {"href": context["pathto"](english if english in docs else root_doc),
+                                  "label": "English", "hreflang": "en", "title": "This page in English"}
+        context["language"] = "zh"
+    elif f"zh/{pagename}" in docs:
+        context["lang_switch"] = {"href": context["pathto"](f"zh/{pagename}"), "label": "中文", "hreflang": "zh",
+                                  "title": "本页的中文版"}
+
+
+def setup(app) -> None:
+    app.connect("html-page-context", lang_switch)

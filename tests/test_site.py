@@ -5,6 +5,8 @@
 - The pages: tests/browser/check_site.py opens every page of that build in Debian's Chromium: images
   load, internal links resolve, MathJax typesets, nothing comes from the network, and a search for
   "stop-gradient" finds chapter 3.
+- The Chinese edition: the Chinese chapters smoke mode executes are under zh/notebooks/ with Chinese text, and
+  the language switch (中文 / English) of every page links a page the site has.
 - Without a build: the chapter data (site/chapters.toml) agrees with the chapters, the staging rules
   (links, new chapters, widgets) hold, and the Pages workflow builds with the same make target.
 
@@ -282,3 +284,85 @@ def test_student_times_come_from_the_teaching_guides_estimate() -> None:
     assert set(times) == {p.stem for p in build.chapters()} == {r["name"] for r in rows}
     for r in rows:
         assert times[r["name"]].startswith(f"about {r['total']:.0f} min"), times[r["name"]]
+
+
+# ---------------------------------------------------------------- the Chinese edition (zh/) and the language switch
+
+
+def _switch(html: str) -> tuple[str, str] | None:
+    """(href, label) of the page's language switch, or None."""
+    m = re.search(r'<a class="site-lang-switch[^"]*" href="([^"]+)"[^>]*>([^<]+)</a>', html)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _resolves(site: Path, page: Path, href: str) -> Path:
+    return (page.parent / href.split("#")[0]).resolve().relative_to(site.resolve())
+
+
+def test_chinese_chapter_pages(smoke_site: Path) -> None:
+    """The Chinese chapters smoke mode executes (build.SMOKE_ZH) are under zh/notebooks/: Chinese header box, download
+    link, badge, solutions folded under a Chinese toggle, lang="zh"; and the Chinese edition has its front page."""
+    found = build.zh_chapters(smoke=True)
+    if not found:
+        pytest.skip("no Chinese chapters in notebooks/zh/")
+    assert (smoke_site / "zh" / "index.html").is_file()
+    for chapter in found:
+        html = (smoke_site / "zh" / "notebooks" / f"{chapter.stem}.html").read_text(encoding="utf-8")
+        assert '<html lang="zh"' in html
+        assert "site-chapter-info" in html and "本页输出" in html and "冒烟模式" in html and "运行时间" in html
+        assert re.search(r"[\u4e00-\u9fff]{20}", html), "a page of Chinese text"
+        assert re.search(rf'href="\.\./\.\./_downloads/[0-9a-f]+/{re.escape(chapter.name)}"', html), "no download link"
+        assert re.search(r'<img alt="Open In Colab" src="\.\./\.\./_images/colab-badge\.svg"', html) and f"blob/main/notebooks/zh/{chapter.name}" in html
+        solutions = sum(1 for c in json.loads(chapter.read_text())["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
+        assert len(re.findall(r'class="collapsed[^"]*">显示参考答案<', html)) == solutions
+        assert "Traceback (most recent call last)" not in html and "widget-view+json" not in html
+
+
+def test_language_switch_links_resolve(smoke_site: Path) -> None:
+    """中文 on the front page and on every English page with a Chinese counterpart, English on every Chinese page,
+    each pointing at a page the site has; no 中文 link on an English page without a counterpart."""
+    zh_pages = sorted((smoke_site / "zh").rglob("*.html"))
+    if not zh_pages:
+        pytest.skip("no Chinese pages on the site")
+    for page in zh_pages:
+        link = _switch(page.read_text(encoding="utf-8"))
+        assert link is not None and link[1] == "English", f"{page.relative_to(smoke_site)}: no English link"
+        target = _resolves(smoke_site, page, link[0])
+        assert (smoke_site / target).is_file() and not target.as_posix().startswith("zh/"), (page, target)
+        english = page.relative_to(smoke_site / "zh")
+        if (smoke_site / english).is_file():
+            assert target == english, f"{page.relative_to(smoke_site)}: English link to {target}, not {english}"
+    for page in [smoke_site / "index.html", *sorted((smoke_site / "notebooks").glob("*.html")), *sorted((smoke_site / "docs").glob("*.html"))]:
+        rel = page.relative_to(smoke_site)
+        counterpart = smoke_site / "zh" / rel
+        link = _switch(page.read_text(encoding="utf-8"))
+        if counterpart.is_file():
+            assert link is not None and link[1] == "中文", f"{rel}: no 中文 link"
+            assert _resolves(smoke_site, page, link[0]) == Path("zh") / rel
+        else:
+            assert link is None, f"{rel} has no Chinese counterpart, yet links one"
+    assert _switch((smoke_site / "index.html").read_text(encoding="utf-8")) is not None, "the front page links the Chinese edition"
+
+
+def test_chinese_files_have_their_place_on_the_site(tmp_path: Path) -> None:
+    """README.zh.md -> zh/index, notebooks/zh/ -> zh/notebooks/, docs/zh/ -> zh/docs/; a link to a Chinese page not
+    written yet goes to the English one; smoke mode executes only SMOKE_ZH's Chinese chapters."""
+    assert build.staged_name("README.zh.md") == "zh/index.md"
+    assert build.staged_name("notebooks/zh/04_x.ipynb") == "zh/notebooks/04_x.ipynb"
+    assert build.staged_name("docs/zh/glossary.md") == "zh/docs/glossary.md"
+    assert build.staged_name("docs/glossary.md") == "docs/glossary.md"
+    for rel in ("README.md", "README.zh.md", "docs/glossary.md", "docs/zh/teaching.md", "docs/fig.png", "notebooks/04_x.ipynb",
+                "notebooks/zh/04_x.ipynb", "notebooks/zh/03_x.ipynb", "notebooks/03_x.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("{}")
+    assert set(build.pages(tmp_path)) == {"index.md", "docs/glossary.md", "zh/index.md", "zh/docs/teaching.md"}
+    on_site = {"README.md", "README.zh.md", "docs/glossary.md", "notebooks/04_x.ipynb", "notebooks/zh/04_x.ipynb"}
+    url = "https://github.com/o/r"
+    got = build.rewrite_links("[g](../../docs/zh/glossary.md) [c](03_x.ipynb) [e](../04_x.ipynb)",
+                              "notebooks/zh/04_x.ipynb", on_site, tmp_path, url, set())
+    assert got == f"[g](../../docs/glossary.md) [c]({url}/blob/main/notebooks/zh/03_x.ipynb) [e](../../notebooks/04_x.ipynb)"
+    assets: set[str] = set()
+    got = build.rewrite_links("[ch](notebooks/zh/04_x.ipynb) [en](README.md) ![f](docs/fig.png)", "README.zh.md", on_site, tmp_path, url, assets)
+    assert got == "[ch](notebooks/04_x.ipynb) [en](../index.md) ![f](../docs/fig.png)" and assets == {"docs/fig.png"}
+    assert [p.name for p in build.zh_chapters(tmp_path)] == ["03_x.ipynb", "04_x.ipynb"]
+    assert [p.name for p in build.zh_chapters(tmp_path, smoke=True)] == ["04_x.ipynb"]
