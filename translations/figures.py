@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "byol_course" / "figures_zh.json"
 TEXT_CALLS = {"set_title", "set_xlabel", "set_ylabel", "suptitle", "text", "annotate", "figtext", "title", "xlabel", "ylabel",
-              "set_xticklabels", "set_yticklabels", "legend", "set_label"}
+              "set_xticklabels", "set_yticklabels", "legend", "set_label", "say"}  # say(): a widget's words
 TEXT_KEYWORDS = {"label", "title", "xlabel", "ylabel", "description", "labels"}
 
 

@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import RunConfig
+from ..language import figures
 from .experiments import LAMBDAS, LabSizes, custom_config
 from .store import Store
 from .plots import plot_curves
 from .report import by_experiment, results_table
 from .runner import LabData, run_experiment, summary
+
+say = figures.say  # the widget's words in the course's language (setup(lang="zh"))
 
 __all__ = ["LabPanel", "LambdaSlider"]
 
@@ -29,17 +32,17 @@ class LabPanel:
 
         self.results, self.base, self.sizes, self.data, self.cache = list(results), base, sizes, data, cache
         self.sources = list(sources)  # read-only stores of finished runs, consulted before training
-        self.predictor = widgets.Checkbox(value=True, description="predictor")
-        self.stop_gradient = widgets.Checkbox(value=True, description="stop-gradient")
+        self.predictor = widgets.Checkbox(value=True, description=say("predictor"))
+        self.stop_gradient = widgets.Checkbox(value=True, description=say("stop-gradient"))
         self.tau = widgets.Dropdown(
             options=[("schedule (baseline)", None), ("0", 0.0), ("0.9", 0.9), ("0.99", 0.99), ("1", 1.0)],
             value=None,
             description="τ",
         )
         self.norm = widgets.Dropdown(
-            options=[("BatchNorm", "batch"), ("GroupNorm + WS", "group"), ("none", "none")], value="batch", description="head norm"
+            options=[("BatchNorm", "batch"), ("GroupNorm + WS", "group"), ("none", "none")], value="batch", description=say("head norm")
         )
-        self.button = widgets.Button(description="train and compare", button_style="primary", icon="play")
+        self.button = widgets.Button(description=say("train and compare"), button_style="primary", icon="play")
         self.output = widgets.Output()
         self.button.on_click(lambda _: self._clicked())
         self.widget = widgets.VBox(
