@@ -22,7 +22,7 @@ from ..language import Catalogue
 __all__ = ["CATALOGUE", "Template", "say", "templates"]
 
 CATALOGUE = Catalogue(Path(__file__).resolve().parent / "zh.json")
-HERE = CATALOGUE.path.parent
+HERE = CATALOGUE.path.parent  # the checker modules' folder
 
 
 def say(text: str, lang: str | None = None) -> str:
@@ -43,14 +43,6 @@ class Template:
         """The catalogue's key: a str.format template, "it returned {0}: return a tensor.", literal braces doubled."""
         escaped = [p.replace("{", "{{").replace("}", "}}") for p in self.parts]
         return "".join(p + f"{{{i}}}" for i, p in enumerate(escaped[:-1])) + escaped[-1]
-
-    @functools.cached_property
-    def pattern(self) -> re.Pattern[str]:
-        return re.compile("(.*?)".join(re.escape(p) for p in self.parts) + r"\Z", re.DOTALL)
-
-    @property
-    def literal_length(self) -> int:
-        return sum(len(p) for p in self.parts)
 
 
 def _is_sentence(text: str) -> bool:
